@@ -1,0 +1,1 @@
+"""One module per `pipe` subcommand; each exposes a function returning the exit code."""

@@ -1,0 +1,209 @@
+"""Template rendering and `if:` evaluation in Jinja2's sandbox.
+
+Every string field of a pipeline is a Jinja2 template rendered once with `StrictUndefined` in a
+`SandboxedEnvironment`; values (issue text, step outputs) are data and are never rendered again.
+In `run:` scripts every `{{ expression }}` is shell-quoted (see `render_script`); the `shell_raw`
+filter opts out and is dangerous with untrusted values. Rendered text is capped at
+MAX_RENDERED_BYTES, and `*`/`**` cannot build huge values.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.parser import Parser
+from jinja2.sandbox import SandboxedEnvironment
+
+from runner.errors import SecurityError, TemplateError
+
+MAX_RENDERED_BYTES = 1024 * 1024
+_MAX_REPEAT = 100_000
+
+# Names a template may use at its top level (DESIGN.md's context), plus the status functions.
+CONTEXT_ROOTS = frozenset({"inputs", "steps", "env", "run", "github", "secrets", "repeat"})
+STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
+
+
+class ShellRaw(str):
+    """A value that `render_script` places into a script without quoting (the `shell_raw` filter)."""
+
+
+def to_text(value: Any) -> str:
+    """How a value reads when placed into text: booleans as `true`/`false` (as GitHub Actions
+    writes them), None as empty, lists and mappings as JSON, everything else as `str`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), default=str)
+    return str(value)
+
+
+class _Environment(SandboxedEnvironment):
+    """The sandbox, with the `attr` filter removed and `*`/`**` capped."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *, finalize: Callable[[Any], Any] | None = None) -> None:
+        super().__init__(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            finalize=finalize,
+        )
+        self.filters["attr"] = _forbidden_attr
+        self.filters["shell_raw"] = lambda value: ShellRaw(to_text(value))
+        self.filters["shell_quote"] = lambda value: shlex.quote(to_text(value))
+        self.filters["tojson"] = lambda value: json.dumps(value, default=str)
+        self.filters["fromjson"] = json.loads
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise SecurityError(f"the exponent {right} is too large")
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
+                    if len(sequence) * count > _MAX_REPEAT:
+                        raise SecurityError("the repeated value would be too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _forbidden_attr(*_args: Any) -> Any:
+    raise SecurityError("security: the 'attr' filter is not allowed")
+
+
+def _quote_for_shell(value: Any) -> Any:
+    if isinstance(value, ShellRaw):
+        return str(value)
+    return shlex.quote(to_text(value))
+
+
+def _text_finalize(value: Any) -> Any:
+    return to_text(value)
+
+
+class Expressions:
+    """Renders templates and evaluates `if:` expressions against one context.
+
+    `context` maps the roots in CONTEXT_ROOTS to values; `status` gives the results of the status
+    functions `success()`, `failure()`, `always()`, `cancelled()` (default: no failure yet).
+    Errors raise TemplateError, or SecurityError when the sandbox refused an access.
+    """
+
+    def __init__(self, context: Mapping[str, Any], status: Mapping[str, bool] | None = None) -> None:
+        status = dict(status or {"success": True, "failure": False, "cancelled": False})
+        status["always"] = True
+        self._context: dict[str, Any] = dict(context)
+        for name in STATUS_FUNCTIONS:
+            self._context[name] = (lambda result: lambda: result)(status.get(name, False))
+        self._text_env = _Environment(finalize=_text_finalize)
+        self._script_env = _Environment(finalize=_quote_for_shell)
+
+    def render(self, template: str) -> str:
+        """Render a string field; expression values are placed as text (see `to_text`)."""
+        return self._render(self._text_env, template)
+
+    def render_script(self, template: str) -> str:
+        """Render a `run:` script: every expression's value is shell-quoted (one literal word)."""
+        return self._render(self._script_env, template)
+
+    def render_value(self, value: Any) -> Any:
+        """Render every string inside `value` (lists and mappings recursively); other values as they are."""
+        if isinstance(value, str):
+            return self.render(value)
+        if isinstance(value, list):
+            return [self.render_value(item) for item in value]
+        if isinstance(value, Mapping):
+            return {key: self.render_value(item) for key, item in value.items()}
+        return value
+
+    def evaluate(self, expression: str | bool) -> bool:
+        """Evaluate an `if:` expression (a bare Jinja2 expression, e.g. `failure() and inputs.x`)."""
+        if isinstance(expression, bool):
+            return expression
+        try:
+            compiled = self._text_env.compile_expression(expression, undefined_to_none=False)
+            return bool(compiled(**self._context))
+        except jinja2.exceptions.SecurityError as error:
+            raise SecurityError(f"security: {error}") from None
+        except jinja2.TemplateError as error:
+            raise TemplateError(f"expression {expression!r}: {error}") from None
+
+    def _render(self, env: SandboxedEnvironment, template: str) -> str:
+        if "{" not in template:
+            return template
+        try:
+            compiled = env.from_string(template)
+            pieces: list[str] = []
+            size = 0
+            for piece in compiled.generate(**self._context):
+                size += len(piece)
+                if size > MAX_RENDERED_BYTES:
+                    raise TemplateError(f"rendered text exceeds {MAX_RENDERED_BYTES} characters")
+                pieces.append(piece)
+            return "".join(pieces)
+        except jinja2.exceptions.SecurityError as error:
+            raise SecurityError(f"security: {error}") from None
+        except jinja2.TemplateError as error:
+            raise TemplateError(f"template error: {error}") from None
+
+
+# ---- static analysis, used by the loader ---------------------------------------------------
+
+
+class Reference:
+    """A `steps.<id>` or `inputs.<name>` reference found in a template."""
+
+    def __init__(self, root: str, name: str) -> None:
+        self.root = root
+        self.name = name
+
+
+def analyse(source: str, *, expression: bool) -> tuple[set[str], list[Reference], list[str]]:
+    """Parse a template (or a bare expression) without rendering it.
+
+    Returns (undeclared top-level names, `steps.X`/`inputs.X` references, security problems).
+    Raises TemplateError on a syntax error.
+    """
+    env = _Environment()
+    try:
+        if expression:
+            stream_parser = Parser(env, source, state="variable")
+            expr = stream_parser.parse_expression()
+            if not stream_parser.stream.eos:
+                token = stream_parser.stream.current
+                raise jinja2.TemplateSyntaxError(f"unexpected {token.value!r}", token.lineno)
+            tree: nodes.Node = nodes.Template([nodes.Output([expr])])
+            tree.set_environment(env)
+        else:
+            tree = env.parse(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(f"template syntax error: {error.message}") from None
+    assert isinstance(tree, nodes.Template)
+    undeclared = set(meta.find_undeclared_variables(tree))
+    references: list[Reference] = []
+    problems: list[str] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Filter):
+            if node.name == "attr":
+                problems.append("security: the 'attr' filter is not allowed")
+            continue
+        if isinstance(node, nodes.Getattr):
+            attribute: object = node.attr
+        else:
+            attribute = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        if isinstance(attribute, str) and attribute.startswith("_"):
+            problems.append(f"security: access to '{attribute}' is not allowed")
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name in ("steps", "inputs"):
+            if isinstance(attribute, str):
+                references.append(Reference(target.name, attribute))
+    return undeclared, references, problems

@@ -1,0 +1,126 @@
+"""The dry-run plan: every step with what it would run, rendered where the values are known.
+
+Step outputs are not known before a run, so they render as `<steps.ID.outputs.NAME>` placeholders;
+secrets render as `***`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import TemplateError
+from runner.expressions import Expressions
+from runner.model import Pipeline, Step
+
+
+class Unknown:
+    """A value known only once the run has reached it; renders as `<path>`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Unknown:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Unknown(f"{self.path}.{name}")
+
+    def __getitem__(self, name: object) -> Unknown:
+        return Unknown(f"{self.path}.{name}")
+
+    def __str__(self) -> str:
+        return f"<{self.path}>"
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+
+class _MaskedSecrets(Mapping[str, str]):
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._names:
+            raise KeyError(name)
+        return "***"
+
+    def __iter__(self) -> Any:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One line of the plan: `depth` is the nesting level inside repeat groups; `detail` is the
+    rendered script or action arguments (or the error that rendering met)."""
+
+    step: Step
+    depth: int
+    title: str
+    detail: str
+
+
+def plan(pipeline: Pipeline, inputs: Mapping[str, Any]) -> list[PlannedStep]:
+    """The steps of `pipeline` as they would run with `inputs` (already resolved)."""
+    context: dict[str, Any] = {
+        "inputs": dict(inputs),
+        "env": dict(pipeline.env),
+        "run": Unknown("run"),
+        "github": Unknown("github"),
+        "secrets": _MaskedSecrets([s.name for s in pipeline.secrets]),
+        "steps": {s.id: Unknown(f"steps.{s.id}") for s in pipeline.all_steps()},
+        "repeat": Unknown("repeat"),
+    }
+    expressions = Expressions(context)
+    planned: list[PlannedStep] = []
+
+    def walk(steps: tuple[Step, ...], depth: int) -> None:
+        for step in steps:
+            title = _safe(lambda: expressions.render(step.display_name), step.display_name)
+            if step.run is not None:
+                script = step.run
+                detail = _safe(lambda: expressions.render_script(script), script)
+            elif step.repeat is not None:
+                until = f" until {step.repeat.until}" if step.repeat.until else ""
+                detail = f"repeat at most {step.repeat.max} times{until}"
+            else:
+                arguments = _safe(lambda: expressions.render_value(dict(step.with_)), dict(step.with_))
+                detail = f"uses {step.uses} with {arguments}"
+            planned.append(PlannedStep(step, depth, title, detail))
+            if step.repeat is not None:
+                walk(step.repeat.steps, depth + 1)
+
+    walk(pipeline.steps, 0)
+    return planned
+
+
+def _safe(render: Any, fallback: Any) -> Any:
+    try:
+        return render()
+    except TemplateError as error:
+        return f"{fallback}\n(cannot render yet: {error})"
+
+
+def format_plan(pipeline: Pipeline, planned: list[PlannedStep]) -> str:
+    """The plan as text for people."""
+    lines = [f"pipeline {pipeline.name} ({pipeline.path}): {len(planned)} steps, dry run"]
+    for number, entry in enumerate(planned, 1):
+        indent = "  " * entry.depth
+        step = entry.step
+        extras = []
+        if step.condition is not None:
+            extras.append(f"if: {step.condition}")
+        if step.retry.attempts > 1:
+            extras.append(f"attempts: {step.retry.attempts}")
+        if step.timeout is not None:
+            extras.append(f"timeout: {step.timeout:g}s")
+        if step.continue_on_error:
+            extras.append("continue-on-error")
+        suffix = f"  [{', '.join(extras)}]" if extras else ""
+        lines.append(f"{indent}{number}. {step.id} ({step.kind}): {entry.title}{suffix}")
+        for detail_line in entry.detail.rstrip("\n").splitlines():
+            lines.append(f"{indent}     | {detail_line}")
+    return "\n".join(lines)

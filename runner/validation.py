@@ -1,0 +1,230 @@
+"""Checks of a loaded pipeline document: the JSON schema, then what a schema cannot say.
+
+Every problem becomes a `Diagnostic` carrying file, line, column, key path and a one-line message;
+callers collect them all so a file's problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from runner.errors import Diagnostic, TemplateError
+from runner.expressions import CONTEXT_ROOTS, STATUS_FUNCTIONS, analyse
+from runner.inputs import convert
+from runner.resources import load_schema
+from runner.yamlsafe import Document, Path
+
+_ALLOWED_NAMES = CONTEXT_ROOTS | STATUS_FUNCTIONS
+
+
+def format_path(path: Path) -> str:
+    """`("steps", 3, "retry")` -> `steps[3].retry`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Reporter:
+    def __init__(self, file: str, doc: Document) -> None:
+        self.file = file
+        self.doc = doc
+        self.found: list[Diagnostic] = []
+
+    def add(self, path: Path, message: str, *, key: bool = False) -> None:
+        mark = self.doc.mark(path, key=key)
+        self.found.append(Diagnostic(self.file, mark.line, mark.column, format_path(path), message))
+
+
+def check_schema(file: str, doc: Document) -> list[Diagnostic]:
+    """Validate against schemas/pipeline.schema.json; one diagnostic per problem."""
+    reporter = _Reporter(file, doc)
+    validator = jsonschema.Draft202012Validator(load_schema())
+    for error in validator.iter_errors(doc.data):
+        _report_schema_error(reporter, error)
+    return sorted(set(reporter.found))
+
+
+def _report_schema_error(reporter: _Reporter, error: ValidationError) -> None:
+    path: Path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    custom = schema.get("x-message")
+    if "propertyNames" in error.schema_path:
+        key_path = path + (error.instance,)
+        message = custom.format(value=repr(error.instance)) if custom else error.message
+        reporter.add(key_path, message, key=True)
+        return
+    if error.validator == "additionalProperties":
+        known = schema.get("properties", {})
+        for extra in error.instance:
+            if extra not in known:
+                reporter.add(path + (extra,), f"unknown key '{extra}'{_suggest(extra, known)}", key=True)
+        return
+    if error.validator == "oneOf" and custom and not isinstance(error.instance, dict):
+        return  # the type error for the same value says it better
+    if custom and error.validator in ("pattern", "oneOf", "enum", "not"):
+        message = custom.format(value=repr(error.instance))
+        if error.validator == "enum":
+            message += _suggest(error.instance, schema.get("enum", []))
+        reporter.add(path, message)
+        return
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        _report_schema_error(reporter, best_match(error.context))
+        return
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        reporter.add(path, f"missing required key '{missing}'", key=True)
+        return
+    if error.validator == "dependentRequired":
+        needed = error.message.split("'")[1]
+        dependant = next(k for k, v in error.validator_value.items() if needed in v and k in error.instance)
+        reporter.add(path + (dependant,), f"'{dependant}' needs '{needed}'", key=True)
+        return
+    if error.validator == "enum":
+        reporter.add(path, f"{error.message}{_suggest(error.instance, error.validator_value)}")
+        return
+    reporter.add(path, error.message)
+
+
+def check_semantics(file: str, doc: Document) -> list[Diagnostic]:
+    """Checks beyond the schema, on a document that passed it: unique step ids, templates that
+    parse, use only known names and refer to declared inputs and earlier steps, sane inputs."""
+    reporter = _Reporter(file, doc)
+    data = _dict(doc.data)
+    inputs = _dict(data.get("inputs"))
+    _check_inputs(reporter, inputs)
+    pipeline_level: list[Path] = [("env", k) for k in _dict(data.get("env"))]
+    concurrency = data.get("concurrency")
+    if isinstance(concurrency, str):
+        pipeline_level.append(("concurrency",))
+    elif isinstance(concurrency, dict):
+        pipeline_level.append(("concurrency", "group"))
+    for report_key, field in (("issue-comment", "issue"), ("webhook", "url")):
+        if field in _dict(_dict(data.get("report")).get(report_key)):
+            pipeline_level.append(("report", report_key, field))
+    for path in pipeline_level:
+        _check_template(reporter, path, _get(data, path), inputs, earlier=None, expression=False)
+    on_failure = _dict(data.get("on-failure"))
+    if on_failure.get("rollback") == "partial" and "steps" not in on_failure:
+        reporter.add(("on-failure",), "'steps' is required with rollback: partial")
+    seen: dict[str, int] = {}
+    _check_steps(reporter, data.get("steps"), ("steps",), inputs, seen)
+    return sorted(set(reporter.found))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a mapping, else an empty one: semantic checks also run on documents that
+    failed the schema, so every shape is checked before use."""
+    return value if isinstance(value, dict) else {}
+
+
+def _get(data: Any, path: Path) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _check_inputs(reporter: _Reporter, inputs: dict[str, Any]) -> None:
+    for name, spec in inputs.items():
+        spec = _dict(spec)
+        kind = spec.get("type", "string")
+        if kind not in ("string", "integer", "number", "boolean"):
+            continue
+        for key in ("default",):
+            if key in spec:
+                try:
+                    convert(spec[key], kind)
+                except ValueError as error:
+                    reporter.add(("inputs", name, key), str(error))
+        enum = spec.get("enum") if isinstance(spec.get("enum"), list) else []
+        for index, value in enumerate(enum):
+            try:
+                convert(value, kind)
+            except ValueError as error:
+                reporter.add(("inputs", name, "enum", index), str(error))
+        if "default" in spec and enum and spec["default"] not in enum:
+            reporter.add(("inputs", name, "default"), f"{spec['default']!r} is not one of the enum values")
+
+
+def _check_steps(reporter: _Reporter, steps: Any, base: Path, inputs: dict[str, Any], seen: dict[str, int]) -> None:
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        path = base + (index,)
+        step_id = step.get("id")
+        earlier = set(seen)
+        if isinstance(step_id, str):
+            if step_id in seen:
+                reporter.add(path + ("id",), f"duplicate step id '{step_id}' (first used at line {seen[step_id]})")
+            else:
+                seen[step_id] = reporter.doc.mark(path + ("id",)).line
+        for key, expression in (("name", False), ("run", False), ("if", True)):
+            if isinstance(step.get(key), str):
+                _check_template(reporter, path + (key,), step[key], inputs, earlier, expression=expression)
+        for sub_path, value in _strings(_dict(step.get("with")), path + ("with",)):
+            _check_template(reporter, sub_path, value, inputs, earlier, expression=False)
+        for name, value in _dict(step.get("env")).items():
+            _check_template(reporter, path + ("env", name), value, inputs, earlier, expression=False)
+        repeat = _dict(step.get("repeat"))
+        if repeat:
+            _check_steps(reporter, repeat.get("steps"), path + ("repeat", "steps"), inputs, seen)
+            if "until" in repeat:
+                group_scope = set(seen)
+                _check_template(
+                    reporter, path + ("repeat", "until"), repeat["until"], inputs, group_scope, expression=True
+                )
+
+
+def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,))
+
+
+def _check_template(
+    reporter: _Reporter,
+    path: Path,
+    source: Any,
+    inputs: dict[str, Any],
+    earlier: set[str] | None,
+    *,
+    expression: bool,
+) -> None:
+    """`earlier` is the set of step ids a template may read; None where no step has run yet."""
+    if not isinstance(source, str) or ("{" not in source and not expression):
+        return
+    try:
+        undeclared, references, problems = analyse(source, expression=expression)
+    except TemplateError as error:
+        reporter.add(path, str(error))
+        return
+    for problem in problems:
+        reporter.add(path, problem)
+    for name in sorted(undeclared - _ALLOWED_NAMES):
+        reporter.add(path, f"undefined variable '{name}'{_suggest(name, _ALLOWED_NAMES)}")
+    for reference in references:
+        if reference.root == "inputs" and reference.name not in inputs:
+            reporter.add(path, f"unknown input '{reference.name}'{_suggest(reference.name, inputs)}")
+        elif reference.root == "steps":
+            if earlier is None:
+                reporter.add(path, f"'steps.{reference.name}' cannot be used here: no step has run yet")
+            elif reference.name not in earlier:
+                reporter.add(
+                    path,
+                    f"'steps.{reference.name}' does not refer to an earlier step{_suggest(reference.name, earlier)}",
+                )

@@ -1,0 +1,1 @@
+"""Isolation: the `Sandbox` protocol and its backends (see sandbox/base.py, sandbox/docker.py)."""

@@ -1,0 +1,47 @@
+"""Shared fixtures: the in-process CLI, and the Docker gate (skip without an engine, fail under CI)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import CliResult, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `pipe ARGS...` in-process; returns exit code, stdout and stderr."""
+
+    def invoke(*args: str) -> CliResult:
+        return run_cli(capsys, list(args))
+
+    return invoke
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Docker-marked tests skip where no engine answers, but fail when CI is set."""
+    if not any(item.get_closest_marker("docker") for item in items):
+        return
+    from tests.support.docker import engine_problem
+
+    problem = engine_problem()
+    if problem is None:
+        return
+    for item in items:
+        if item.get_closest_marker("docker"):
+            if os.environ.get("CI"):
+                item.user_properties.append(("docker_problem", problem))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"no Docker engine: {problem}"))
+
+
+@pytest.fixture(autouse=True)
+def _fail_without_docker_under_ci(request: pytest.FixtureRequest) -> None:
+    for name, value in request.node.user_properties:
+        if name == "docker_problem":
+            pytest.fail(f"CI is set but Docker is unusable: {value}")
