@@ -1,18 +1,43 @@
 """The `pipe` command line: click commands that parse arguments and call into the package.
 
-Heavy modules (docker, github, git, and the loader's yaml/jsonschema/jinja2) are imported inside
-the commands so `pipe --help` starts fast.
+Heavy modules (docker, github, git, rich, and the loader's yaml/jsonschema/jinja2) are imported
+inside the commands so `pipe --help` starts fast.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from runner import __version__
 from runner.error_handler import run_guarded
 from runner.errors import ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def state_option(command: F) -> F:
+    """`--state-dir DIR` (default: $PIPE_HOME, else ./.pipe)."""
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Where runs are stored (default: $PIPE_HOME, else ./.pipe).",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "json_lines", is_flag=True, help="Machine-readable output (JSON lines).")(command)
+
+
+def _store(state_dir: Path | None) -> Any:
+    from runner.store import Store, default_state_dir
+
+    return Store(default_state_dir(state_dir))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,11 +72,74 @@ def schema() -> int:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate, resolve inputs and print the plan; start nothing.")
-def run(file: str, inputs: tuple[str, ...], dry_run: bool) -> int:
+@click.option("--secret-file", "secret_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A NAME=value file of secrets (repeatable; overrides the environment).")
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="Use this directory as the workspace (default: a new one in the state directory).")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the GitHub token from this file instead of GITHUB_TOKEN / GH_TOKEN.")
+@state_option
+@json_option
+def run(
+    file: str,
+    inputs: tuple[str, ...],
+    dry_run: bool,
+    secret_files: tuple[Path, ...],
+    workspace: Path | None,
+    token_file: Path | None,
+    state_dir: Path | None,
+    json_lines: bool,
+) -> int:
     """Run the pipeline in FILE."""
     from runner.commands.run import run_pipeline
+    from runner.store import default_state_dir
 
-    return run_pipeline(file, list(inputs), dry_run=dry_run, out=sys.stdout)
+    return run_pipeline(
+        file,
+        list(inputs),
+        dry_run=dry_run,
+        out=sys.stdout,
+        state_dir=default_state_dir(state_dir),
+        json_lines=json_lines,
+        secret_files=list(secret_files),
+        workspace=workspace.resolve() if workspace else None,
+        token_file=token_file,
+    )
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, help="How many runs.")
+@click.option("--status", type=click.Choice(["pending", "running", "waiting", "succeeded", "failed", "cancelled"]))
+@state_option
+@json_option
+def runs(limit: int, status: str | None, state_dir: Path | None, json_lines: bool) -> int:
+    """List runs, newest first."""
+    from runner.commands.inspect import list_runs
+
+    return list_runs(_store(state_dir), sys.stdout, json_lines=json_lines, limit=limit, status=status)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@state_option
+@json_option
+def show(run_id: str, state_dir: Path | None, json_lines: bool) -> int:
+    """Show a run (an id, a unique prefix, or `latest`): steps, attempts, outputs, errors."""
+    from runner.commands.inspect import show_run
+
+    return show_run(_store(state_dir), run_id, sys.stdout, json_lines=json_lines)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("step", required=False)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the run ends.")
+@state_option
+def logs(run_id: str, step: str | None, follow: bool, state_dir: Path | None) -> int:
+    """Print the (masked) logs of a run, or of one STEP."""
+    from runner.commands.inspect import show_logs
+
+    return show_logs(_store(state_dir), run_id, step, sys.stdout, follow=follow)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,102 @@
+"""`pipe runs`, `pipe show RUN` and `pipe logs RUN [STEP]`: reading the store."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from runner.errors import UsageError
+from runner.store import RunRecord, Store
+from runner.units import format_duration
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+def _took(run: RunRecord) -> str:
+    if run.started_at is None:
+        return "-"
+    return format_duration((run.finished_at or time.time()) - run.started_at)
+
+
+def list_runs(store: Store, out: TextIO, *, json_lines: bool, limit: int, status: str | None) -> int:
+    """A table of the newest runs (or one JSON object per line)."""
+    runs = store.runs(limit=limit, status=status)
+    if json_lines:
+        for run in runs:
+            out.write(json.dumps(asdict(run)) + "\n")
+        return 0
+    rows = [("run", "pipeline", "status", "started", "duration", "step")]
+    rows += [(r.id, r.pipeline_name, r.status, _when(r.started_at), _took(r), r.current_step or "") for r in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+    return 0
+
+
+def show_run(store: Store, run_id: str, out: TextIO, *, json_lines: bool) -> int:
+    """A run's steps, attempts (exit codes, durations, log paths), outputs and errors."""
+    run = store.run(run_id)
+    steps = store.steps(run.id)
+    attempts = store.attempts(run.id)
+    if json_lines:
+        record = {"run": asdict(run), "steps": [asdict(s) for s in steps], "attempts": [asdict(a) for a in attempts]}
+        out.write(json.dumps(record) + "\n")
+        return 0
+    out.write(f"run {run.id}  {run.pipeline_name} ({run.pipeline_path})\n")
+    out.write(f"  status: {run.status}   started: {_when(run.started_at)}   duration: {_took(run)}\n")
+    out.write(f"  inputs: {json.dumps(run.inputs)}\n  workspace: {run.workspace}\n")
+    if run.error:
+        out.write(f"  error: {run.error}\n")
+    for step in steps:
+        label = step.step_id + (f" #{step.iteration}" if step.iteration else "")
+        out.write(f"\n{label}: outcome {step.outcome}, conclusion {step.conclusion}, {step.attempts} attempt(s)\n")
+        if step.error:
+            out.write(f"  error: {step.error}\n")
+        for attempt in attempts:
+            if attempt.step_id != step.step_id or attempt.iteration != step.iteration:
+                continue
+            took = format_duration((attempt.finished_at or time.time()) - attempt.started_at)
+            code = "-" if attempt.exit_code is None else str(attempt.exit_code)
+            out.write(
+                f"  attempt {attempt.number}: {attempt.status}, exit code {code}, started {_when(attempt.started_at)}, {took}\n"
+            )
+            if attempt.error:
+                out.write(f"    error: {attempt.error}\n")
+        for name, value in step.outputs.items():
+            shown = value if "\n" not in value else value.replace("\n", "\n" + " " * (6 + len(name)))
+            out.write(f"  output {name}: {shown}\n")
+    return 0
+
+
+def show_logs(store: Store, run_id: str, step: str | None, out: TextIO, *, follow: bool, poll: float = 0.25) -> int:
+    """Print the log files of a run's attempts (of one step), in order; `follow` keeps printing
+    new output until the run has finished."""
+    run = store.run(run_id)
+    if step is not None and not any(a.step_id == step for a in store.attempts(run.id)) and run.status in FINISHED:
+        raise UsageError(f"run {run.id} has no step {step!r} with attempts")
+    offsets: dict[str, int] = {}
+    while True:
+        for attempt in store.attempts(run.id):
+            if (step is not None and attempt.step_id != step) or not attempt.log_path:
+                continue
+            path = Path(attempt.log_path)
+            if not path.exists():
+                continue
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                handle.seek(offsets.get(attempt.log_path, 0))
+                text = handle.read()
+                offsets[attempt.log_path] = handle.tell()
+            prefix = f"{attempt.step_id}#{attempt.number}" if step is None else ""
+            for line in text.splitlines():
+                out.write(f"{prefix} | {line}\n" if prefix else line + "\n")
+        out.flush()
+        if not follow or store.run(run.id).status in FINISHED:
+            return 0
+        time.sleep(poll)

@@ -1,0 +1,416 @@
+"""The run loop: steps in order, `if:` conditions, retries with backoff (tenacity), timeouts,
+continue-on-error, repeat groups, outputs, and every attempt recorded in the store.
+
+Semantics follow GitHub Actions where they overlap: a step runs when its `if:` holds (default
+`success()`); `outcome` is the result before `continue-on-error` and `conclusion` after it;
+`failure()` holds once any earlier step concluded `failure`. Retry policy follows Argo's
+retryStrategy: `attempts` in total, exponential backoff (initial * factor^(n-1), capped at max),
+retrying on failure, timeout or the given exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tenacity
+
+from runner import __version__
+from runner.credentials import github_environment
+from runner.errors import EngineUnavailable, PipeError, TemplateError
+from runner.expressions import Expressions, to_text
+from runner.masking import LineMasker, Masker
+from runner.model import Pipeline, RetryPolicy, Step
+from runner.outputs import OutputError, parse_outputs
+from runner.reporters import Reporter
+from runner.results import Outcome, RunResult, RunStatus, StepResult
+from runner.sandboxing import DEFAULTS, SandboxPlan, Sandboxes, prepare_workspace
+from runner.store import StepRecord, Store
+from sandbox.base import Backend, ExecResult, ExecStatus, Payload
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: where state and the workspace live, the host environment the credentials and
+    secrets come from, secret values, and how many sandboxes to start ahead."""
+
+    state_dir: Path
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    workspace: Path | None = None
+    token_file: Path | None = None
+    ahead: int = 2
+    trigger: str = "cli"
+
+
+@dataclass
+class _Attempt:
+    number: int
+    result: ExecResult
+    outputs: dict[str, str]
+    error: str | None
+
+
+class Engine:
+    """Runs one pipeline; create one per run. Collaborators are passed in (no global state)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: Store,
+        backend: Backend,
+        reporter: Reporter,
+        options: RunOptions,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.backend = backend
+        self.reporter = reporter
+        self.options = options
+        self.masker = Masker(options.secrets.values())
+        self._credentials: dict[str, dict[str, str]] = {}
+        self._images: dict[str, str] = {}
+        self._results: dict[str, StepResult] = {}
+        self._order: list[StepResult] = []
+        self._position = {step.id: index for index, step in enumerate(pipeline.all_steps())}
+        self.run_id = ""
+        self._pipeline_env: dict[str, str] = {}
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    def run(self, inputs: Mapping[str, Any]) -> RunResult:
+        """Execute the pipeline with resolved `inputs`; returns the RunResult (never raises for a
+        failing step). Raises EngineUnavailable when the engine does not answer, before any run
+        is recorded, and PipeError for problems found before the first step."""
+        self.backend.check()
+        self._load_credentials()
+        pipeline_id = self.store.add_pipeline(
+            self.pipeline.name, self.pipeline.path, self.pipeline.digest, self.pipeline.source
+        )
+        state = self.options.state_dir
+        workspace = self.options.workspace
+        run_id = self.store.create_run(pipeline_id, self.masker.mask_value(dict(inputs)), self.options.trigger)
+        self.run_id = run_id
+        run_dir = state / "runs" / run_id
+        workspace = workspace or run_dir / "workspace"
+        prepare_workspace(workspace)
+        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._inputs = dict(inputs)
+        self._run_dir = run_dir
+        self._workspace = workspace
+        self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
+        self._emit("run_started", pipeline=self.pipeline.name, path=self.pipeline.path, steps=len(self._position),
+                   workspace=str(workspace))
+        sandboxes = Sandboxes(
+            self.backend, workspace, run_dir / "sandboxes", self._sandbox_plan, self._image, ahead=self.options.ahead
+        )
+        status = RunStatus.FAILED
+        error: str | None = None
+        try:
+            self._pipeline_env = self._render_pipeline_env()
+            self._run_steps(list(self.pipeline.steps), sandboxes, iteration=0)
+            failed = any(r.conclusion is Outcome.FAILURE for r in self._order)
+            status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+        except KeyboardInterrupt:
+            status = RunStatus.CANCELLED
+            error = "interrupted"
+        except EngineUnavailable:
+            status, error = RunStatus.FAILED, "the sandbox engine stopped answering"
+            raise
+        except PipeError as problem:
+            status, error = RunStatus.FAILED, self.masker.mask(str(problem))
+        finally:
+            try:
+                sandboxes.close()
+            finally:
+                failed_step = next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
+                self.store.update_run(
+                    run_id,
+                    status=status.value,
+                    finished_at=time.time(),
+                    error=error,
+                    current_step=failed_step,
+                )
+                self._emit("run_finished", status=status.value, error=error,
+                           steps=[{"step": r.step_id, **_summary(r)} for r in self._order])
+        return RunResult(run_id, status, list(self._order), error)
+
+    def _run_steps(self, steps: list[Step], sandboxes: Sandboxes, iteration: int) -> None:
+        for index, step in enumerate(steps):
+            upcoming = steps[index + 1 :]
+            result = self._run_step(step, sandboxes, iteration, upcoming)
+            self._results[step.id] = result
+            self._order.append(result)
+            self.store.record_step(
+                self.run_id,
+                StepRecord(
+                    step_id=step.id,
+                    iteration=iteration,
+                    position=self._position[step.id],
+                    outcome=result.outcome.value,
+                    conclusion=result.conclusion.value,
+                    attempts=result.attempts,
+                    started_at=result.started_at,
+                    finished_at=result.finished_at,
+                    outputs=result.outputs,
+                    error=result.error,
+                ),
+            )
+            self._emit("step_finished", step=step.id, **_summary(result))
+
+    def _run_step(self, step: Step, sandboxes: Sandboxes, iteration: int, upcoming: list[Step]) -> StepResult:
+        started = time.time()
+        expressions = self._expressions(iteration)
+        try:
+            should_run = expressions.evaluate(step.condition if step.condition is not None else "success()")
+        except TemplateError as problem:
+            return self._failed(step, iteration, started, f"if: {problem}")
+        if not should_run:
+            self._emit("step_skipped", step=step.id, reason=f"if: {step.condition}")
+            return StepResult(step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started,
+                              finished_at=started)
+        name = _render_or(expressions, step.display_name)
+        self._emit("step_started", step=step.id, name=self.masker.mask(name), iteration=iteration)
+        if step.repeat is not None:
+            return self._run_repeat(step, sandboxes, started)
+        if step.run is None:
+            return self._failed(step, iteration, started, f"action '{step.uses}' is not available")
+        try:
+            script = expressions.render_script(step.run)
+            late_env = {key: expressions.render(value) for key, value in step.env.items()}
+        except TemplateError as problem:
+            return self._failed(step, iteration, started, str(problem))
+        late_env["PIPE_STEP"] = step.id
+        sandboxes.warm(upcoming)
+        attempt = self._attempts(step, iteration, sandboxes, script, late_env, upcoming)
+        outcome = Outcome.SUCCESS if attempt.result.status is ExecStatus.SUCCEEDED else Outcome.FAILURE
+        if attempt.error is not None:
+            outcome = Outcome.FAILURE
+        conclusion = Outcome.SUCCESS if outcome is Outcome.FAILURE and step.continue_on_error else outcome
+        return StepResult(
+            step.id,
+            outcome,
+            conclusion,
+            iteration,
+            attempts=attempt.number,
+            outputs=attempt.outputs,
+            started_at=started,
+            finished_at=time.time(),
+            status=attempt.result.status.value,
+            error=attempt.error,
+        )
+
+    def _run_repeat(self, step: Step, sandboxes: Sandboxes, started: float) -> StepResult:
+        assert step.repeat is not None
+        iterations = 0
+        for iteration in range(1, step.repeat.max + 1):
+            iterations = iteration
+            self._run_steps(list(step.repeat.steps), sandboxes, iteration)
+            if step.repeat.until is None:
+                continue
+            try:
+                if self._expressions(iteration).evaluate(step.repeat.until):
+                    break
+            except TemplateError as problem:
+                return self._failed(step, 0, started, f"until: {problem}")
+        inner = [self._results[s.id] for s in step.repeat.steps if s.id in self._results]
+        failed = any(r.conclusion is Outcome.FAILURE for r in inner)
+        outcome = Outcome.FAILURE if failed else Outcome.SUCCESS
+        return StepResult(step.id, outcome, outcome, 0, attempts=iterations, started_at=started,
+                          finished_at=time.time(), outputs={"iterations": str(iterations)})
+
+    def _failed(self, step: Step, iteration: int, started: float, error: str) -> StepResult:
+        error = self.masker.mask(error)
+        self._emit("step_error", step=step.id, error=error)
+        conclusion = Outcome.SUCCESS if step.continue_on_error else Outcome.FAILURE
+        return StepResult(step.id, Outcome.FAILURE, conclusion, iteration, started_at=started,
+                          finished_at=time.time(), error=error)
+
+    # ---- attempts --------------------------------------------------------------------------
+
+    def _attempts(
+        self, step: Step, iteration: int, sandboxes: Sandboxes, script: str, late_env: dict[str, str],
+        upcoming: list[Step],
+    ) -> _Attempt:
+        policy = step.retry
+        numbers = iter(range(1, policy.attempts + 1))
+
+        def attempt() -> _Attempt:
+            number = next(numbers)
+            if number > 1:
+                sandboxes.warm(upcoming)
+            return self._attempt(step, iteration, number, sandboxes, script, {**late_env, "PIPE_ATTEMPT": str(number)})
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            delay = state.next_action.sleep if state.next_action else 0.0
+            self._emit("retrying", step=step.id, attempt=state.attempt_number + 1, of=policy.attempts, delay=delay)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.attempts),
+            wait=tenacity.wait_exponential(
+                multiplier=policy.backoff.initial,
+                exp_base=policy.backoff.factor,
+                max=policy.backoff.max if policy.backoff.max is not None else float("inf"),
+            ),
+            retry=tenacity.retry_if_result(lambda outcome: _should_retry(policy, outcome)),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            before_sleep=before_sleep,
+        )
+        result: _Attempt = retrying(attempt)
+        return result
+
+    def _attempt(
+        self, step: Step, iteration: int, number: int, sandboxes: Sandboxes, script: str, late_env: dict[str, str]
+    ) -> _Attempt:
+        suffix = f".{iteration}" if iteration else ""
+        log_path = self._run_dir / "logs" / f"{step.id}{suffix}.{number}.log"
+        started = time.time()
+        attempt_id = self.store.start_attempt(self.run_id, step.id, iteration, number, log_path, started)
+        self._emit("attempt_started", step=step.id, attempt=number, of=step.retry.attempts)
+        timeout = step.timeout or self._settings(step).timeout or DEFAULTS.timeout or 1800.0
+        lines = LineMasker(self.masker)
+        with open(log_path, "w", encoding="utf-8") as log:
+
+            def on_output(data: bytes) -> None:
+                text = lines.feed(data)
+                if text:
+                    log.write(text)
+                    log.flush()
+                    self.reporter.output(step.id, text)
+
+            prepared = None
+            try:
+                prepared = sandboxes.take(step)
+                result = prepared.execute(Payload(script, late_env), timeout=timeout, on_output=on_output)
+            except EngineUnavailable:
+                raise
+            except PipeError as problem:
+                result = ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(problem))
+            except KeyboardInterrupt:
+                self.store.finish_attempt(attempt_id, ExecStatus.CANCELLED.value, None, time.time(), {}, "interrupted")
+                raise
+            finally:
+                rest = lines.flush()
+                if rest:
+                    log.write(rest)
+                    self.reporter.output(step.id, rest)
+                if prepared is not None:
+                    prepared.discard()
+        outputs: dict[str, str] = {}
+        error = _describe(result, timeout, self._settings(step).memory)
+        try:
+            outputs = self.masker.mask_value(parse_outputs(result.outputs))
+        except OutputError as problem:
+            error = f"$PIPE_OUTPUT: {problem}"
+        error = self.masker.mask(error) if error else None
+        self.store.finish_attempt(attempt_id, result.status.value, result.exit_code, time.time(), outputs, error)
+        self._emit("attempt_finished", step=step.id, attempt=number, status=result.status.value,
+                   exit_code=result.exit_code, duration=round(result.duration, 3), error=error)
+        return _Attempt(number, result, outputs, error)
+
+    # ---- context, sandbox plans, credentials -------------------------------------------------
+
+    def _expressions(self, iteration: int) -> Expressions:
+        failed = any(r.conclusion is Outcome.FAILURE for r in self._order)
+        failed_step = next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
+        context = {
+            "inputs": self._inputs,
+            "env": self._pipeline_env,
+            "secrets": dict(self.options.secrets),
+            "github": {},
+            "run": {"id": self.run_id, "pipeline": self.pipeline.name, "workspace": str(self._workspace),
+                    "failed_step": failed_step or "", "pipe_version": __version__},
+            "repeat": {"iteration": iteration},
+            "steps": {
+                step_id: {"outputs": r.outputs, "outcome": r.outcome.value, "conclusion": r.conclusion.value}
+                for step_id, r in self._results.items()
+            },
+        }
+        return Expressions(context, status={"success": not failed, "failure": failed, "cancelled": False})
+
+    def _render_pipeline_env(self) -> dict[str, str]:
+        expressions = Expressions({"inputs": self._inputs, "secrets": dict(self.options.secrets), "env": {},
+                                   "run": {"id": self.run_id, "pipeline": self.pipeline.name}})
+        return {key: expressions.render(value) for key, value in self.pipeline.env.items()}
+
+    def _settings(self, step: Step) -> Any:
+        return DEFAULTS.overlay(self.pipeline.sandbox).overlay(step.sandbox)
+
+    def _sandbox_plan(self, step: Step) -> SandboxPlan:
+        env = dict(self._pipeline_env)
+        env.update({"CI": "true", "PIPE": "true", "PIPE_RUN_ID": self.run_id, "PIPE_STEP": step.id,
+                    "PIPE_WORKSPACE": "/workspace"})
+        names = step.credentials if step.credentials is not None else self.pipeline.credentials
+        for name in names:
+            env.update(self._credentials[name])
+        labels = {"pipe.run": self.run_id, "pipe.step": step.id, "pipe.pipeline": self.pipeline.name}
+        return SandboxPlan(self._settings(step), env, labels)
+
+    def _image(self, image: str) -> str:
+        if image not in self._images:
+            self._images[image] = self.backend.ensure_image(image, lambda line: self._emit("image", message=line))
+        return self._images[image]
+
+    def _load_credentials(self) -> None:
+        wanted = set(self.pipeline.credentials)
+        for step in self.pipeline.all_steps():
+            wanted |= set(step.credentials or ())
+        if "github" in wanted:
+            repository = self.options.environ.get("GITHUB_REPOSITORY")
+            values = github_environment(self.options.environ, repository=repository, token_file=self.options.token_file)
+            self.masker.add(values["GITHUB_TOKEN"])
+            self._credentials["github"] = values
+
+    def _emit(self, kind: str, step: str | None = None, **data: Any) -> None:
+        data = self.masker.mask_value(data)
+        if self.run_id:
+            self.store.add_event(self.run_id, kind, step, data)
+        self.reporter.event(kind, {"run": self.run_id, "step": step, **data} if step else {"run": self.run_id, **data})
+
+
+def _should_retry(policy: RetryPolicy, attempt: _Attempt) -> bool:
+    status = attempt.result.status
+    if status is ExecStatus.SUCCEEDED and attempt.error is None:
+        return False
+    if status is ExecStatus.TIMEOUT:
+        return "timeout" in policy.on
+    if status is ExecStatus.CANCELLED:
+        return False
+    if attempt.result.exit_code is not None and attempt.result.exit_code in policy.on:
+        return True
+    return "failure" in policy.on
+
+
+def _describe(result: ExecResult, timeout: float, memory: int | None) -> str | None:
+    if result.status is ExecStatus.SUCCEEDED:
+        return None
+    if result.status is ExecStatus.TIMEOUT:
+        return f"timed out after {timeout:g}s"
+    if result.status is ExecStatus.OOM:
+        return f"killed: out of memory (limit {memory} bytes)"
+    if result.status is ExecStatus.ERROR:
+        return result.detail or "the sandbox failed"
+    return f"exited with code {result.exit_code}"
+
+
+def _render_or(expressions: Expressions, template: str) -> str:
+    try:
+        return expressions.render(template)
+    except TemplateError:
+        return template
+
+
+def _summary(result: StepResult) -> dict[str, Any]:
+    return {
+        "iteration": result.iteration,
+        "outcome": result.outcome.value,
+        "conclusion": result.conclusion.value,
+        "attempts": result.attempts,
+        "duration": round(result.duration, 3),
+        "status": result.status,
+        "error": result.error,
+    }

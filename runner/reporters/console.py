@@ -1,0 +1,132 @@
+"""The console: live progress with rich on a terminal (spinner, step, attempt n/m, elapsed), plain
+lines otherwise, and a summary table of every step at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from runner.units import format_duration
+
+SYMBOLS = {"success": "✓", "failure": "✗", "skipped": "–", "cancelled": "⊘"}
+
+
+def summary_rows(steps: list[Mapping[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    """(step, outcome, conclusion, attempts, duration) per step, for the final table."""
+    rows = []
+    for step in steps:
+        name = step["step"] + (f" #{step['iteration']}" if step.get("iteration") else "")
+        outcome = step["outcome"] + (f" ({step['status']})" if step.get("status") in ("timeout", "oom") else "")
+        rows.append((name, outcome, step["conclusion"], str(step["attempts"]), format_duration(step["duration"])))
+    return rows
+
+
+def _describe(kind: str, data: Mapping[str, Any]) -> str | None:
+    """The plain line for an event (None: nothing to say)."""
+    step = data.get("step", "")
+    if kind == "run_started":
+        return f"run {data['run']}: {data['pipeline']} ({data['steps']} steps)"
+    if kind == "image":
+        return f"  image | {data['message']}"
+    if kind == "step_started":
+        return f"▶ {step}" + (f" (iteration {data['iteration']})" if data.get("iteration") else "")
+    if kind == "step_skipped":
+        return f"{SYMBOLS['skipped']} {step}: skipped ({data['reason']})"
+    if kind == "step_error":
+        return f"  {step}: {data['error']}"
+    if kind == "attempt_started" and data["of"] > 1:
+        return f"  {step}: attempt {data['attempt']}/{data['of']}"
+    if kind == "retrying":
+        return f"  {step}: retrying in {data['delay']:.1f}s (attempt {data['attempt']}/{data['of']})"
+    if kind == "attempt_finished" and data.get("error"):
+        return f"  {step}: attempt {data['attempt']} {data['status']}: {data['error']}"
+    if kind == "step_finished":
+        if data["outcome"] == "skipped":
+            return None
+        symbol = SYMBOLS.get(data["conclusion"], "?")
+        note = " (continue-on-error)" if data["outcome"] != data["conclusion"] else ""
+        return f"{symbol} {step}: {data['outcome']}{note} in {format_duration(data['duration'])}"
+    if kind == "run_finished":
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"run {data['run']} {data['status']}{error}"
+    return None
+
+
+class PlainReporter:
+    """Line-oriented output for logs and pipes: events as lines, output as `step | line`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def event(self, kind: str, data: Mapping[str, Any]) -> None:
+        line = _describe(kind, data)
+        if line is not None:
+            self.stream.write(line + "\n")
+        if kind == "run_finished":
+            self._summary(data["steps"])
+        self.stream.flush()
+
+    def output(self, step: str, text: str) -> None:
+        for line in text.splitlines():
+            self.stream.write(f"  {step} | {line}\n")
+        self.stream.flush()
+
+    def _summary(self, steps: list[Mapping[str, Any]]) -> None:
+        rows = [("step", "outcome", "conclusion", "attempts", "duration"), *summary_rows(steps)]
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        for row in rows:
+            self.stream.write("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class RichReporter:
+    """Live progress on a terminal with rich: one spinner line per running step with its attempt
+    and elapsed time; output and finished steps are printed above it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(file=stream, highlight=False)
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.console, transient=True
+        )
+        self.progress.start()
+        self.tasks: dict[str, Any] = {}
+
+    def event(self, kind: str, data: Mapping[str, Any]) -> None:
+        step = data.get("step")
+        if kind == "step_started" and step:
+            self.tasks[step] = self.progress.add_task(step, total=None)
+        elif kind == "attempt_started" and step in self.tasks:
+            attempt = f" attempt {data['attempt']}/{data['of']}" if data["of"] > 1 else ""
+            self.progress.update(self.tasks[step], description=f"{step}{attempt}")
+        elif kind == "step_finished" and step in self.tasks:
+            self.progress.remove_task(self.tasks.pop(step))
+        line = _describe(kind, data)
+        if line is not None and kind != "attempt_started":
+            self.console.print(line, markup=False)
+        if kind == "run_finished":
+            self._summary(data["steps"])
+
+    def output(self, step: str, text: str) -> None:
+        for line in text.splitlines():
+            self.console.print(f"  {step} | {line}", markup=False)
+
+    def _summary(self, steps: list[Mapping[str, Any]]) -> None:
+        from rich.table import Table
+
+        table = Table("step", "outcome", "conclusion", "attempts", "duration", box=None)
+        for row in summary_rows(steps):
+            table.add_row(*row)
+        self.console.print(table)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def console_reporter(stream: TextIO) -> PlainReporter | RichReporter:
+    """Rich live progress when `stream` is a terminal, plain lines otherwise."""
+    return RichReporter(stream) if stream.isatty() else PlainReporter(stream)

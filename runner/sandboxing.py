@@ -1,0 +1,142 @@
+"""The sandboxing policy: which image, user, limits, network, mounts and early environment a step's
+sandbox gets, and keeping the next steps' sandboxes started ahead of time.
+
+Defaults (DESIGN.md principle 4): image `pipe-sandbox`, network `bridge`, memory 2g, 2 cpus, 512
+pids, timeout 30m, writable root. The sandbox user is the workspace owner, or uid/gid 1000 (the
+image's `pipe` user) when the runner is root.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from runner.errors import UsageError
+from runner.model import SandboxSettings, Step
+from sandbox.base import Backend, Prepared, SandboxSpec
+from sandbox.images import DEFAULT_IMAGE
+
+DEFAULTS = SandboxSettings(
+    image=DEFAULT_IMAGE,
+    network="bridge",
+    memory=2 * 1024**3,
+    cpus=2.0,
+    pids=512,
+    timeout=30 * 60.0,
+    read_only=False,
+    workdir=".",
+)
+UNPRIVILEGED = 1000
+
+
+def sandbox_user(workspace: Path) -> tuple[int, int]:
+    """(uid, gid) for sandboxes on `workspace`: its owner, or 1000:1000 when that is root."""
+    info = os.stat(workspace)
+    if info.st_uid == 0:
+        return UNPRIVILEGED, UNPRIVILEGED
+    return info.st_uid, info.st_gid
+
+
+def prepare_workspace(workspace: Path) -> None:
+    """Create `workspace`; when the runner is root, hand it to the unprivileged sandbox user."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0 and os.stat(workspace).st_uid == 0 and not any(workspace.iterdir()):
+        os.chown(workspace, UNPRIVILEGED, UNPRIVILEGED)
+
+
+def container_workdir(workdir: str | None) -> str:
+    """`/workspace/<workdir>`; refuses paths that leave the workspace."""
+    relative = PurePosixPath(workdir or ".")
+    if relative.is_absolute() or ".." in relative.parts:
+        raise UsageError(f"sandbox workdir {workdir!r} must be a path inside the workspace")
+    return str(PurePosixPath("/workspace") / relative)
+
+
+@dataclass(frozen=True)
+class SandboxPlan:
+    """What a step's sandbox needs: the resolved settings, the early env and the labels."""
+
+    settings: SandboxSettings
+    env: Mapping[str, str]
+    labels: Mapping[str, str]
+
+
+class Sandboxes:
+    """Prepares sandboxes for steps, `ahead` of them at most, on a small thread pool.
+
+    `plan_for(step)` gives a step's SandboxPlan; images are resolved with `image_for(image)`.
+    `take(step)` returns a started sandbox for the step (the warm one if present) and warms the
+    next ones given to `warm()`. `close()` discards whatever was not used.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        workspace: Path,
+        control_root: Path,
+        plan_for: Callable[[Step], SandboxPlan],
+        image_for: Callable[[str], str],
+        ahead: int = 2,
+    ) -> None:
+        self._backend = backend
+        self._workspace = workspace
+        self._control_root = control_root
+        self._plan_for = plan_for
+        self._image_for = image_for
+        self._ahead = ahead
+        self._uid, self._gid = sandbox_user(workspace)
+        self._pool = ThreadPoolExecutor(max_workers=max(ahead, 1), thread_name_prefix="pipe-prepare")
+        self._warm: dict[str, Future[Prepared]] = {}
+        self._counter = itertools.count(1)
+
+    def spec(self, step: Step) -> SandboxSpec:
+        plan = self._plan_for(step)
+        settings = plan.settings
+        ca_bundle = Path(settings.ca_bundle).resolve() if settings.ca_bundle else None
+        if ca_bundle is not None and not ca_bundle.is_file():
+            raise UsageError(f"sandbox ca-bundle {settings.ca_bundle!r} is not a file")
+        assert settings.image and settings.network and settings.memory and settings.cpus and settings.pids
+        return SandboxSpec(
+            image=self._image_for(settings.image),
+            workspace=self._workspace,
+            control_dir=self._control_root / f"{next(self._counter):04d}-{step.id}",
+            uid=self._uid,
+            gid=self._gid,
+            workdir=container_workdir(settings.workdir),
+            env=plan.env,
+            network=settings.network,
+            memory=settings.memory,
+            cpus=settings.cpus,
+            pids=settings.pids,
+            read_only=bool(settings.read_only),
+            ca_bundle=ca_bundle,
+            labels=plan.labels,
+        )
+
+    def take(self, step: Step) -> Prepared:
+        """A started sandbox for `step` (raises PipeError when it cannot be made)."""
+        future = self._warm.pop(step.id, None)
+        if future is not None:
+            return future.result()
+        return self._backend.prepare(self.spec(step))
+
+    def warm(self, upcoming: list[Step]) -> None:
+        """Start sandboxes for the first `ahead` of `upcoming` that have none yet."""
+        for step in upcoming[: self._ahead]:
+            if step.id not in self._warm and step.run is not None:
+                spec = self.spec(step)
+                self._warm[step.id] = self._pool.submit(self._backend.prepare, spec)
+
+    def close(self) -> None:
+        """Discard the unused warm sandboxes and wait for the pool (blocking)."""
+        for future in self._warm.values():
+            try:
+                future.result().discard(wait=True)
+            except Exception:  # noqa: BLE001, S110 - a sandbox that failed to start needs no removal
+                pass
+        self._warm.clear()
+        self._pool.shutdown(wait=True)

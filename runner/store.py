@@ -1,0 +1,382 @@
+"""The state store: SQLite in WAL mode holding pipelines, runs, step results, attempts and events.
+
+Every write is one transaction, so the store survives `kill -9` at any point (DESIGN.md principle 9).
+Timestamps are seconds since the epoch (float). The schema is versioned through `PRAGMA user_version`
+and upgraded by MIGRATIONS in order. Callers mask secrets before they write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import UsageError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE pipelines (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+        status TEXT NOT NULL CHECK (status IN ('pending','running','waiting','succeeded','failed','cancelled')),
+        current_step TEXT,
+        inputs TEXT NOT NULL,
+        outputs TEXT,
+        error TEXT,
+        workspace TEXT NOT NULL,
+        trigger TEXT NOT NULL DEFAULT 'cli',
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        heartbeat_at REAL,
+        pid INTEGER
+    );
+    CREATE INDEX runs_by_time ON runs(created_at);
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        step_id TEXT NOT NULL,
+        iteration INTEGER NOT NULL DEFAULT 0,
+        position INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        conclusion TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        outputs TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        PRIMARY KEY (run_id, step_id, iteration)
+    );
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        step_id TEXT NOT NULL,
+        iteration INTEGER NOT NULL DEFAULT 0,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        log_path TEXT,
+        outputs TEXT,
+        error TEXT
+    );
+    CREATE INDEX attempts_by_run ON attempts(run_id, id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        step_id TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_by_run ON events(run_id, id);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A row of `runs`, decoded. Times are epoch seconds."""
+
+    id: str
+    pipeline_name: str
+    pipeline_path: str
+    status: str
+    current_step: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    error: str | None
+    workspace: str
+    trigger: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A step's result in a run (one per repeat iteration)."""
+
+    step_id: str
+    iteration: int
+    position: int
+    outcome: str
+    conclusion: str
+    attempts: int
+    started_at: float | None
+    finished_at: float | None
+    outputs: dict[str, str]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of a step."""
+
+    id: int
+    step_id: str
+    iteration: int
+    number: int
+    status: str
+    exit_code: int | None
+    started_at: float
+    finished_at: float | None
+    log_path: str | None
+    outputs: dict[str, str]
+    error: str | None
+
+
+def default_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`explicit`, else $PIPE_HOME, else `.pipe` in the working directory."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("PIPE_HOME"):
+        return Path(os.environ["PIPE_HOME"])
+    return Path.cwd() / ".pipe"
+
+
+def new_run_id(now: float | None = None) -> str:
+    """`YYYYMMDD-HHMMSS-xxxx`: sortable by time, unique by its random suffix."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+class Store:
+    """The state database at `<state_dir>/state.db` (created, and migrated, on open)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "state.db"
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    def add_pipeline(self, name: str, path: str, digest: str, definition: str) -> int:
+        """The id of the stored pipeline with this digest, storing it first if new."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM pipelines WHERE digest = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+            cursor = db.execute(
+                "INSERT INTO pipelines (name, path, digest, definition, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, path, digest, definition, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def create_run(self, pipeline_id: int, inputs: Mapping[str, Any], trigger: str = "cli") -> str:
+        """A new run in status `pending` (its workspace is set once made); returns its id."""
+        now = time.time()
+        run_id = new_run_id(now)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, pipeline_id, status, inputs, workspace, trigger, created_at, pid)"
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (run_id, pipeline_id, json.dumps(dict(inputs)), "", trigger, now, os.getpid()),
+            )
+        return run_id
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run (`outputs` is JSON-encoded); also refreshes its heartbeat."""
+        allowed = {"status", "current_step", "outputs", "error", "started_at", "finished_at", "pid", "workspace"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown run fields {sorted(unknown)}")
+        if "outputs" in fields:
+            fields["outputs"] = json.dumps(fields["outputs"])
+        fields["heartbeat_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self.transaction() as db:
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+
+    def start_attempt(
+        self, run_id: str, step_id: str, iteration: int, number: int, log_path: Path, started_at: float
+    ) -> int:
+        """Record that an attempt started (status `running`); returns its id."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO attempts (run_id, step_id, iteration, number, status, started_at, log_path)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (run_id, step_id, iteration, number, started_at, str(log_path)),
+            )
+            db.execute("UPDATE runs SET current_step = ?, heartbeat_at = ? WHERE id = ?", (step_id, time.time(), run_id))
+            return int(cursor.lastrowid or 0)
+
+    def finish_attempt(
+        self,
+        attempt_id: int,
+        status: str,
+        exit_code: int | None,
+        finished_at: float,
+        outputs: Mapping[str, str],
+        error: str | None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?, outputs = ?, error = ? WHERE id = ?",
+                (status, exit_code, finished_at, json.dumps(dict(outputs)), error, attempt_id),
+            )
+
+    def record_step(self, run_id: str, record: StepRecord) -> None:
+        """Store (or replace) a step's result."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO steps (run_id, step_id, iteration, position, outcome, conclusion, attempts,"
+                " started_at, finished_at, outputs, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    record.step_id,
+                    record.iteration,
+                    record.position,
+                    record.outcome,
+                    record.conclusion,
+                    record.attempts,
+                    record.started_at,
+                    record.finished_at,
+                    json.dumps(record.outputs),
+                    record.error,
+                ),
+            )
+
+    def add_event(self, run_id: str, kind: str, step_id: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (run_id, at, kind, step_id, data) VALUES (?, ?, ?, ?, ?)",
+                (run_id, time.time(), kind, step_id, json.dumps(dict(data or {}))),
+            )
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    _RUN_QUERY = (
+        "SELECT runs.*, pipelines.name AS pipeline_name, pipelines.path AS pipeline_path"
+        " FROM runs JOIN pipelines ON pipelines.id = runs.pipeline_id"
+    )
+
+    def runs(self, limit: int = 50, status: str | None = None) -> list[RunRecord]:
+        """The newest runs first."""
+        where, params = ("WHERE runs.status = ?", (status,)) if status else ("", ())
+        rows = self._db.execute(f"{self._RUN_QUERY} {where} ORDER BY runs.created_at DESC LIMIT ?", (*params, limit))
+        return [_run(row) for row in rows]
+
+    def run(self, run_id: str) -> RunRecord:
+        """The run whose id is, or uniquely starts with, `run_id`; `latest` is the newest run.
+
+        Raises UsageError when no run (or more than one) matches.
+        """
+        if run_id == "latest":
+            rows = list(self._db.execute(f"{self._RUN_QUERY} ORDER BY runs.created_at DESC LIMIT 1"))
+        else:
+            rows = list(self._db.execute(f"{self._RUN_QUERY} WHERE runs.id LIKE ? LIMIT 2", (run_id + "%",)))
+        if not rows:
+            raise UsageError(f"no run {run_id!r} in {self.path}")
+        if len(rows) > 1:
+            raise UsageError(f"run id {run_id!r} is ambiguous; give more characters")
+        return _run(rows[0])
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._db.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY position, iteration", (run_id,))
+        return [
+            StepRecord(
+                step_id=row["step_id"],
+                iteration=row["iteration"],
+                position=row["position"],
+                outcome=row["outcome"],
+                conclusion=row["conclusion"],
+                attempts=row["attempts"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                outputs=json.loads(row["outputs"]),
+                error=row["error"],
+            )
+            for row in rows
+        ]
+
+    def attempts(self, run_id: str) -> list[AttemptRecord]:
+        rows = self._db.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
+        return [
+            AttemptRecord(
+                id=row["id"],
+                step_id=row["step_id"],
+                iteration=row["iteration"],
+                number=row["number"],
+                status=row["status"],
+                exit_code=row["exit_code"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                log_path=row["log_path"],
+                outputs=json.loads(row["outputs"] or "{}"),
+                error=row["error"],
+            )
+            for row in rows
+        ]
+
+    def events(self, run_id: str, after: int = 0) -> list[tuple[int, float, str, str | None, dict[str, Any]]]:
+        rows = self._db.execute(
+            "SELECT id, at, kind, step_id, data FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)
+        )
+        return [(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        pipeline_name=row["pipeline_name"],
+        pipeline_path=row["pipeline_path"],
+        status=row["status"],
+        current_step=row["current_step"],
+        inputs=json.loads(row["inputs"]),
+        outputs=json.loads(row["outputs"] or "{}"),
+        error=row["error"],
+        workspace=row["workspace"],
+        trigger=row["trigger"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
