@@ -36,14 +36,15 @@ from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 @dataclass(frozen=True)
 class RunOptions:
     """How to run: where state and the workspace live, the host environment the credentials and
-    secrets come from, secret values, and how many sandboxes to start ahead."""
+    secrets come from, secret values, and how many sandboxes to start ahead of the running step
+    (PIPE_PRESTART, default 4: the best measured on 2 cores, see benchmarks/sandbox_overhead.py)."""
 
     state_dir: Path
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     secrets: Mapping[str, str] = field(default_factory=dict)
     workspace: Path | None = None
     token_file: Path | None = None
-    ahead: int = 2
+    ahead: int = field(default_factory=lambda: int(os.environ.get("PIPE_PRESTART", "4")))
     trigger: str = "cli"
 
 

@@ -17,6 +17,7 @@ import io
 import os
 import shlex
 import shutil
+import socket
 import stat
 import time
 from collections.abc import Callable, Mapping
@@ -85,6 +86,7 @@ class DockerBackend:
 
     def check(self) -> None:
         """Raise EngineUnavailable (exit 4) unless the engine answers a ping."""
+        _probe_unix_socket(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
         try:
             self.client.ping()
         except EngineUnavailable:
@@ -201,6 +203,21 @@ class DockerBackend:
         self._removals.shutdown(wait=True)
         if self._client is not None:
             self._client.close()
+
+
+def _probe_unix_socket(host: str) -> None:
+    """For a unix:// engine address, connect once ourselves: a missing or dead socket is reported
+    at once (and without the socket docker-py leaks when its connect fails)."""
+    if not host.startswith("unix://"):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(5)
+        probe.connect(host[len("unix://") :])
+    except OSError as error:
+        raise _engine_error(error) from None
+    finally:
+        probe.close()
 
 
 def _remove(container: Any, control: Path | None = None) -> None:
