@@ -30,7 +30,7 @@ def main() -> None:
     image = default_image_tag()
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "bench.yml"
-        body = "".join(f"  - id: s{i}\n    run: \"true\"\n" for i in range(steps))
+        body = "".join(f'  - id: s{i}\n    run: "true"\n' for i in range(steps))
         path.write_text(f"version: 1\nname: bench\nsandbox: {{network: {network}}}\nsteps:\n{body}")
         state = Path(directory) / "state"
         command = [sys.executable, "-m", "runner", "run", str(path), "--state-dir", str(state)]

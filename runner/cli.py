@@ -72,12 +72,23 @@ def schema() -> int:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate, resolve inputs and print the plan; start nothing.")
-@click.option("--secret-file", "secret_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A NAME=value file of secrets (repeatable; overrides the environment).")
-@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
-              help="Use this directory as the workspace (default: a new one in the state directory).")
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read the GitHub token from this file instead of GITHUB_TOKEN / GH_TOKEN.")
+@click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A NAME=value file of secrets (repeatable; overrides the environment).",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Use this directory as the workspace (default: a new one in the state directory).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the GitHub token from this file instead of GITHUB_TOKEN / GH_TOKEN.",
+)
 @state_option
 @json_option
 def run(

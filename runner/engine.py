@@ -22,13 +22,13 @@ import tenacity
 from runner import __version__
 from runner.credentials import github_environment
 from runner.errors import EngineUnavailable, PipeError, TemplateError
-from runner.expressions import Expressions, to_text
+from runner.expressions import Expressions
 from runner.masking import LineMasker, Masker
 from runner.model import Pipeline, RetryPolicy, Step
 from runner.outputs import OutputError, parse_outputs
 from runner.reporters import Reporter
 from runner.results import Outcome, RunResult, RunStatus, StepResult
-from runner.sandboxing import DEFAULTS, SandboxPlan, Sandboxes, prepare_workspace
+from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
 from runner.store import StepRecord, Store
 from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 
@@ -104,8 +104,13 @@ class Engine:
         self._run_dir = run_dir
         self._workspace = workspace
         self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
-        self._emit("run_started", pipeline=self.pipeline.name, path=self.pipeline.path, steps=len(self._position),
-                   workspace=str(workspace))
+        self._emit(
+            "run_started",
+            pipeline=self.pipeline.name,
+            path=self.pipeline.path,
+            steps=len(self._position),
+            workspace=str(workspace),
+        )
         sandboxes = Sandboxes(
             self.backend, workspace, run_dir / "sandboxes", self._sandbox_plan, self._image, ahead=self.options.ahead
         )
@@ -136,8 +141,12 @@ class Engine:
                     error=error,
                     current_step=failed_step,
                 )
-                self._emit("run_finished", status=status.value, error=error,
-                           steps=[{"step": r.step_id, **_summary(r)} for r in self._order])
+                self._emit(
+                    "run_finished",
+                    status=status.value,
+                    error=error,
+                    steps=[{"step": r.step_id, **_summary(r)} for r in self._order],
+                )
         return RunResult(run_id, status, list(self._order), error)
 
     def _run_steps(self, steps: list[Step], sandboxes: Sandboxes, iteration: int) -> None:
@@ -172,8 +181,9 @@ class Engine:
             return self._failed(step, iteration, started, f"if: {problem}")
         if not should_run:
             self._emit("step_skipped", step=step.id, reason=f"if: {step.condition}")
-            return StepResult(step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started,
-                              finished_at=started)
+            return StepResult(
+                step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started, finished_at=started
+            )
         name = _render_or(expressions, step.display_name)
         self._emit("step_started", step=step.id, name=self.masker.mask(name), iteration=iteration)
         if step.repeat is not None:
@@ -221,20 +231,34 @@ class Engine:
         inner = [self._results[s.id] for s in step.repeat.steps if s.id in self._results]
         failed = any(r.conclusion is Outcome.FAILURE for r in inner)
         outcome = Outcome.FAILURE if failed else Outcome.SUCCESS
-        return StepResult(step.id, outcome, outcome, 0, attempts=iterations, started_at=started,
-                          finished_at=time.time(), outputs={"iterations": str(iterations)})
+        return StepResult(
+            step.id,
+            outcome,
+            outcome,
+            0,
+            attempts=iterations,
+            started_at=started,
+            finished_at=time.time(),
+            outputs={"iterations": str(iterations)},
+        )
 
     def _failed(self, step: Step, iteration: int, started: float, error: str) -> StepResult:
         error = self.masker.mask(error)
         self._emit("step_error", step=step.id, error=error)
         conclusion = Outcome.SUCCESS if step.continue_on_error else Outcome.FAILURE
-        return StepResult(step.id, Outcome.FAILURE, conclusion, iteration, started_at=started,
-                          finished_at=time.time(), error=error)
+        return StepResult(
+            step.id, Outcome.FAILURE, conclusion, iteration, started_at=started, finished_at=time.time(), error=error
+        )
 
     # ---- attempts --------------------------------------------------------------------------
 
     def _attempts(
-        self, step: Step, iteration: int, sandboxes: Sandboxes, script: str, late_env: dict[str, str],
+        self,
+        step: Step,
+        iteration: int,
+        sandboxes: Sandboxes,
+        script: str,
+        late_env: dict[str, str],
         upcoming: list[Step],
     ) -> _Attempt:
         policy = step.retry
@@ -309,8 +333,15 @@ class Engine:
             error = f"$PIPE_OUTPUT: {problem}"
         error = self.masker.mask(error) if error else None
         self.store.finish_attempt(attempt_id, result.status.value, result.exit_code, time.time(), outputs, error)
-        self._emit("attempt_finished", step=step.id, attempt=number, status=result.status.value,
-                   exit_code=result.exit_code, duration=round(result.duration, 3), error=error)
+        self._emit(
+            "attempt_finished",
+            step=step.id,
+            attempt=number,
+            status=result.status.value,
+            exit_code=result.exit_code,
+            duration=round(result.duration, 3),
+            error=error,
+        )
         return _Attempt(number, result, outputs, error)
 
     # ---- context, sandbox plans, credentials -------------------------------------------------
@@ -323,8 +354,13 @@ class Engine:
             "env": self._pipeline_env,
             "secrets": dict(self.options.secrets),
             "github": {},
-            "run": {"id": self.run_id, "pipeline": self.pipeline.name, "workspace": str(self._workspace),
-                    "failed_step": failed_step or "", "pipe_version": __version__},
+            "run": {
+                "id": self.run_id,
+                "pipeline": self.pipeline.name,
+                "workspace": str(self._workspace),
+                "failed_step": failed_step or "",
+                "pipe_version": __version__,
+            },
             "repeat": {"iteration": iteration},
             "steps": {
                 step_id: {"outputs": r.outputs, "outcome": r.outcome.value, "conclusion": r.conclusion.value}
@@ -334,8 +370,14 @@ class Engine:
         return Expressions(context, status={"success": not failed, "failure": failed, "cancelled": False})
 
     def _render_pipeline_env(self) -> dict[str, str]:
-        expressions = Expressions({"inputs": self._inputs, "secrets": dict(self.options.secrets), "env": {},
-                                   "run": {"id": self.run_id, "pipeline": self.pipeline.name}})
+        expressions = Expressions(
+            {
+                "inputs": self._inputs,
+                "secrets": dict(self.options.secrets),
+                "env": {},
+                "run": {"id": self.run_id, "pipeline": self.pipeline.name},
+            }
+        )
         return {key: expressions.render(value) for key, value in self.pipeline.env.items()}
 
     def _settings(self, step: Step) -> Any:
@@ -343,8 +385,15 @@ class Engine:
 
     def _sandbox_plan(self, step: Step) -> SandboxPlan:
         env = dict(self._pipeline_env)
-        env.update({"CI": "true", "PIPE": "true", "PIPE_RUN_ID": self.run_id, "PIPE_STEP": step.id,
-                    "PIPE_WORKSPACE": "/workspace"})
+        env.update(
+            {
+                "CI": "true",
+                "PIPE": "true",
+                "PIPE_RUN_ID": self.run_id,
+                "PIPE_STEP": step.id,
+                "PIPE_WORKSPACE": "/workspace",
+            }
+        )
         names = step.credentials if step.credentials is not None else self.pipeline.credentials
         for name in names:
             env.update(self._credentials[name])

@@ -24,7 +24,7 @@ def run_guarded(work: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("pipe: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
-    except Exception:  # noqa: BLE001 - the last resort: report a bug with its traceback saved
+    except Exception:
         with tempfile.NamedTemporaryFile("w", prefix="pipe-crash-", suffix=".log", delete=False) as log:
             traceback.print_exc(file=log)
         kind = sys.exc_info()[0]

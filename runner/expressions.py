@@ -70,9 +70,9 @@ class _Environment(SandboxedEnvironment):
             raise SecurityError(f"the exponent {right} is too large")
         if operator == "*":
             for sequence, count in ((left, right), (right, left)):
-                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                    if len(sequence) * count > _MAX_REPEAT:
-                        raise SecurityError("the repeated value would be too large")
+                too_large = isinstance(sequence, (str, list, tuple)) and isinstance(count, int)
+                if too_large and len(sequence) * count > _MAX_REPEAT:
+                    raise SecurityError("the repeated value would be too large")
         return super().call_binop(context, operator, left, right)
 
 
@@ -90,6 +90,10 @@ def _text_finalize(value: Any) -> Any:
     return to_text(value)
 
 
+def _constant(value: bool) -> Callable[[], bool]:
+    return lambda: value
+
+
 class Expressions:
     """Renders templates and evaluates `if:` expressions against one context.
 
@@ -103,7 +107,7 @@ class Expressions:
         status["always"] = True
         self._context: dict[str, Any] = dict(context)
         for name in STATUS_FUNCTIONS:
-            self._context[name] = (lambda result: lambda: result)(status.get(name, False))
+            self._context[name] = _constant(status.get(name, False))
         self._text_env = _Environment(finalize=_text_finalize)
         self._script_env = _Environment(finalize=_quote_for_shell)
 
@@ -196,14 +200,14 @@ def analyse(source: str, *, expression: bool) -> tuple[set[str], list[Reference]
             if node.name == "attr":
                 problems.append("security: the 'attr' filter is not allowed")
             continue
+        attribute: object = None
         if isinstance(node, nodes.Getattr):
-            attribute: object = node.attr
-        else:
-            attribute = node.arg.value if isinstance(node.arg, nodes.Const) else None
+            attribute = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            attribute = node.arg.value
         if isinstance(attribute, str) and attribute.startswith("_"):
             problems.append(f"security: access to '{attribute}' is not allowed")
-        target = node.node
-        if isinstance(target, nodes.Name) and target.name in ("steps", "inputs"):
-            if isinstance(attribute, str):
-                references.append(Reference(target.name, attribute))
+        target = getattr(node, "node", None)
+        if isinstance(target, nodes.Name) and target.name in ("steps", "inputs") and isinstance(attribute, str):
+            references.append(Reference(target.name, attribute))
     return undeclared, references, problems

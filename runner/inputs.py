@@ -21,7 +21,9 @@ def convert(value: Any, kind: str) -> Any:
     if kind == "string":
         if isinstance(value, (dict, list)):
             raise ValueError(f"{value!r} is not a string")
-        return value if isinstance(value, str) else ("true" if value is True else "false" if value is False else str(value))
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if isinstance(value, str) else str(value)
     if kind == "boolean":
         if isinstance(value, bool):
             return value

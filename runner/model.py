@@ -20,7 +20,7 @@ def field_name(key: str) -> str:
     return RENAMED.get(key, key.replace("-", "_"))
 
 
-def frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def frozen_mapping(values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """A read-only copy of `values` (empty when None)."""
     return MappingProxyType(dict(values or {}))
 

@@ -79,15 +79,14 @@ def plan(pipeline: Pipeline, inputs: Mapping[str, Any]) -> list[PlannedStep]:
 
     def walk(steps: tuple[Step, ...], depth: int) -> None:
         for step in steps:
-            title = _safe(lambda: expressions.render(step.display_name), step.display_name)
+            title = _safe(expressions.render, step.display_name)
             if step.run is not None:
-                script = step.run
-                detail = _safe(lambda: expressions.render_script(script), script)
+                detail = _safe(expressions.render_script, step.run)
             elif step.repeat is not None:
                 until = f" until {step.repeat.until}" if step.repeat.until else ""
                 detail = f"repeat at most {step.repeat.max} times{until}"
             else:
-                arguments = _safe(lambda: expressions.render_value(dict(step.with_)), dict(step.with_))
+                arguments = _safe(expressions.render_value, dict(step.with_))
                 detail = f"uses {step.uses} with {arguments}"
             planned.append(PlannedStep(step, depth, title, detail))
             if step.repeat is not None:
@@ -97,11 +96,12 @@ def plan(pipeline: Pipeline, inputs: Mapping[str, Any]) -> list[PlannedStep]:
     return planned
 
 
-def _safe(render: Any, fallback: Any) -> Any:
+def _safe(render: Any, value: Any) -> Any:
+    """`render(value)`, or `value` with the reason it cannot be rendered before the run."""
     try:
-        return render()
+        return render(value)
     except TemplateError as error:
-        return f"{fallback}\n(cannot render yet: {error})"
+        return f"{value}\n(cannot render yet: {error})"
 
 
 def format_plan(pipeline: Pipeline, planned: list[PlannedStep]) -> str:

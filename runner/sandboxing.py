@@ -8,6 +8,7 @@ image's `pipe` user) when the runner is root.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Mapping
@@ -134,9 +135,7 @@ class Sandboxes:
     def close(self) -> None:
         """Discard the unused warm sandboxes and wait for the pool (blocking)."""
         for future in self._warm.values():
-            try:
+            with contextlib.suppress(Exception):  # a sandbox that failed to start needs no removal
                 future.result().discard(wait=True)
-            except Exception:  # noqa: BLE001, S110 - a sandbox that failed to start needs no removal
-                pass
         self._warm.clear()
         self._pool.shutdown(wait=True)

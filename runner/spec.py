@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from runner import yamlsafe
@@ -174,9 +173,7 @@ def _build_step(data: Mapping[str, Any], doc: yamlsafe.Document, path: yamlsafe.
         repeat=Repeat(
             max=repeat["max"],
             until=repeat.get("until"),
-            steps=tuple(
-                _build_step(s, doc, path + ("repeat", "steps", i)) for i, s in enumerate(repeat["steps"])
-            ),
+            steps=tuple(_build_step(s, doc, path + ("repeat", "steps", i)) for i, s in enumerate(repeat["steps"])),
         )
         if repeat is not None
         else None,

@@ -246,7 +246,9 @@ class Store:
                 " VALUES (?, ?, ?, ?, 'running', ?, ?)",
                 (run_id, step_id, iteration, number, started_at, str(log_path)),
             )
-            db.execute("UPDATE runs SET current_step = ?, heartbeat_at = ? WHERE id = ?", (step_id, time.time(), run_id))
+            db.execute(
+                "UPDATE runs SET current_step = ?, heartbeat_at = ? WHERE id = ?", (step_id, time.time(), run_id)
+            )
             return int(cursor.lastrowid or 0)
 
     def finish_attempt(
@@ -285,7 +287,9 @@ class Store:
                 ),
             )
 
-    def add_event(self, run_id: str, kind: str, step_id: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+    def add_event(
+        self, run_id: str, kind: str, step_id: str | None = None, data: Mapping[str, Any] | None = None
+    ) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO events (run_id, at, kind, step_id, data) VALUES (?, ?, ?, ?, ?)",

@@ -13,7 +13,7 @@ _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kmgt]?)(i?)(b?)$")
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 
 
-def parse_duration(text: str | int | float) -> float:
+def parse_duration(text: str | float) -> float:
     """Return a duration in seconds: `500ms`, `30s`, `20m`, `2h`, `1h30m`, `1d`; a bare number is seconds.
 
     Raises ValueError for anything else (the schema's `duration` pattern accepts the same forms).
@@ -50,7 +50,7 @@ def format_duration(seconds: float) -> str:
     """Render seconds for people: `0.42s`, `12.3s`, `4m05s`, `1h02m`."""
     if seconds < 60:
         return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)

@@ -57,25 +57,27 @@ def check_schema(file: str, doc: Document) -> list[Diagnostic]:
 
 def _report_schema_error(reporter: _Reporter, error: ValidationError) -> None:
     path: Path = tuple(error.absolute_path)
+    instance: Any = error.instance
+    validator_value: Any = error.validator_value
     schema = error.schema if isinstance(error.schema, dict) else {}
     custom = schema.get("x-message")
     if "propertyNames" in error.schema_path:
-        key_path = path + (error.instance,)
-        message = custom.format(value=repr(error.instance)) if custom else error.message
+        key_path = path + (instance,)
+        message = custom.format(value=repr(instance)) if custom else error.message
         reporter.add(key_path, message, key=True)
         return
     if error.validator == "additionalProperties":
         known = schema.get("properties", {})
-        for extra in error.instance:
+        for extra in instance:
             if extra not in known:
                 reporter.add(path + (extra,), f"unknown key '{extra}'{_suggest(extra, known)}", key=True)
         return
-    if error.validator == "oneOf" and custom and not isinstance(error.instance, dict):
+    if error.validator == "oneOf" and custom and not isinstance(instance, dict):
         return  # the type error for the same value says it better
     if custom and error.validator in ("pattern", "oneOf", "enum", "not"):
-        message = custom.format(value=repr(error.instance))
+        message = custom.format(value=repr(instance))
         if error.validator == "enum":
-            message += _suggest(error.instance, schema.get("enum", []))
+            message += _suggest(instance, schema.get("enum", []))
         reporter.add(path, message)
         return
     if error.validator in ("oneOf", "anyOf") and error.context:
@@ -87,11 +89,11 @@ def _report_schema_error(reporter: _Reporter, error: ValidationError) -> None:
         return
     if error.validator == "dependentRequired":
         needed = error.message.split("'")[1]
-        dependant = next(k for k, v in error.validator_value.items() if needed in v and k in error.instance)
+        dependant = next(k for k, v in validator_value.items() if needed in v and k in instance)
         reporter.add(path + (dependant,), f"'{dependant}' needs '{needed}'", key=True)
         return
     if error.validator == "enum":
-        reporter.add(path, f"{error.message}{_suggest(error.instance, error.validator_value)}")
+        reporter.add(path, f"{error.message}{_suggest(instance, validator_value)}")
         return
     reporter.add(path, error.message)
 
@@ -135,8 +137,8 @@ def _get(data: Any, path: Path) -> Any:
 
 
 def _check_inputs(reporter: _Reporter, inputs: dict[str, Any]) -> None:
-    for name, spec in inputs.items():
-        spec = _dict(spec)
+    for name, raw_spec in inputs.items():
+        spec = _dict(raw_spec)
         kind = spec.get("type", "string")
         if kind not in ("string", "integer", "number", "boolean"):
             continue
@@ -146,7 +148,7 @@ def _check_inputs(reporter: _Reporter, inputs: dict[str, Any]) -> None:
                     convert(spec[key], kind)
                 except ValueError as error:
                     reporter.add(("inputs", name, key), str(error))
-        enum = spec.get("enum") if isinstance(spec.get("enum"), list) else []
+        enum: list[Any] = spec["enum"] if isinstance(spec.get("enum"), list) else []
         for index, value in enumerate(enum):
             try:
                 convert(value, kind)

@@ -81,9 +81,9 @@ class _Composer(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise LoadError([Problem(_mark(event.start_mark), (), f"more than {MAX_ALIASES} aliases")])
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def _mark(mark: Any) -> Mark:
@@ -109,9 +109,7 @@ def _check_size(root: Node) -> None:
             total += sum(size(k) + size(v) for k, v in node.value)
         visiting.discard(key)
         if total > MAX_NODES:
-            raise LoadError(
-                [Problem(_mark(node.start_mark), (), f"document expands to more than {MAX_NODES} nodes")]
-            )
+            raise LoadError([Problem(_mark(node.start_mark), (), f"document expands to more than {MAX_NODES} nodes")])
         sizes[key] = total
         return total
 
@@ -119,7 +117,7 @@ def _check_size(root: Node) -> None:
 
 
 def _display_tag(tag: str) -> str:
-    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
 class _Builder:
@@ -142,9 +140,7 @@ class _Builder:
         return self._scalar(node, path)
 
     def _tag_problem(self, node: Node, path: Path) -> None:
-        self.problems.append(
-            Problem(_mark(node.start_mark), path, f"tag '{_display_tag(node.tag)}' is not allowed")
-        )
+        self.problems.append(Problem(_mark(node.start_mark), path, f"tag '{_display_tag(node.tag)}' is not allowed"))
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
         if node.tag != f"{_CORE}map":
@@ -152,14 +148,10 @@ class _Builder:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == f"{_CORE}merge":
-                self.problems.append(
-                    Problem(_mark(key_node.start_mark), path, "merge keys ('<<') are not supported")
-                )
+                self.problems.append(Problem(_mark(key_node.start_mark), path, "merge keys ('<<') are not supported"))
                 continue
             if not isinstance(key_node, ScalarNode):
-                self.problems.append(
-                    Problem(_mark(key_node.start_mark), path, "a mapping key must be a string")
-                )
+                self.problems.append(Problem(_mark(key_node.start_mark), path, "a mapping key must be a string"))
                 continue
             key = key_node.value
             child = path + (key,)

@@ -12,6 +12,7 @@ or `bridge`, optionally a read-only root filesystem with a tmpfs /tmp.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -31,7 +32,14 @@ from sandbox.images import DEFAULT_IMAGE, default_image_tag, dockerfile_bytes
 
 CONTROL = "/pipe"
 CA_BUNDLE_PATH = "/etc/pipe/ca-bundle.crt"
-CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "GIT_SSL_CAINFO",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+)
 START_DEADLINE = 60.0  # seconds a prepared container may take to reach its FIFO
 MAX_OUTPUT_FILE = 1024 * 1024  # bytes of $PIPE_OUTPUT read
 
@@ -91,7 +99,7 @@ class DockerBackend:
             self.client.ping()
         except EngineUnavailable:
             raise
-        except Exception as error:  # noqa: BLE001 - requests and docker raise many kinds
+        except Exception as error:
             raise _engine_error(error) from None
 
     def ensure_image(self, image: str, progress: Callable[[str], None]) -> str:
@@ -323,10 +331,8 @@ class DockerPrepared:
     def _kill(self) -> None:
         import docker
 
-        try:
+        with contextlib.suppress(docker.errors.APIError):  # it may have ended by itself meanwhile
             self._container.kill()
-        except docker.errors.APIError:
-            pass  # it ended by itself meanwhile
 
     def _ended_without_status(self) -> tuple[ExecStatus, int | None] | None:
         self._container.reload()
@@ -357,7 +363,7 @@ class DockerPrepared:
                 self._container.reload()
                 if self._container.attrs["State"].get("OOMKilled"):
                     return ExecResult(ExecStatus.OOM, code, duration, outputs)
-            except Exception:  # noqa: BLE001 - the plain failure below is still true
+            except Exception:
                 pass
         return ExecResult(ExecStatus.FAILED, code, duration, outputs)
 

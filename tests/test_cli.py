@@ -37,7 +37,7 @@ def test_dry_run_prints_the_rendered_plan(cli) -> None:
     assert lines[0].startswith("pipeline hello (") and lines[0].endswith("): 3 steps, dry run")
     assert "1. greet (run): Greet Ada Lovelace" in lines
     assert "     | who='Ada Lovelace'" in lines
-    assert "     |   for i in $(seq 2); do echo \"Hello, $who!\"; done" in lines
+    assert '     |   for i in $(seq 2); do echo "Hello, $who!"; done' in lines
     assert "     | greeting='<steps.greet.outputs.greeting>'" in lines
     assert "3. report (run): report  [if: success() and steps.count.outputs.words != '0']" in lines
 

@@ -10,7 +10,12 @@ from runner.expressions import Expressions, to_text
 
 def test_to_text_follows_github_actions() -> None:
     assert [to_text(v) for v in (True, False, None, 3, [1, "a"], {"k": 1})] == [
-        "true", "false", "", "3", '[1, "a"]', '{"k": 1}',
+        "true",
+        "false",
+        "",
+        "3",
+        '[1, "a"]',
+        '{"k": 1}',
     ]
 
 

@@ -21,7 +21,9 @@ def test_installed_wheel_validates_shipped_pipelines_outside_the_tree(tmp_path: 
         cwd=tmp_path,
     )
     files = sorted(str(p) for p in (REPO / "pipelines").glob("*.yml"))
-    validated = subprocess.run([str(pipe), "validate", *files], cwd=tmp_path, capture_output=True, text=True)
+    validated = subprocess.run(
+        [str(pipe), "validate", *files], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert validated.returncode == 0, validated.stderr
     schema = subprocess.run([str(pipe), "schema"], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert json.loads(schema.stdout)["$id"].endswith("pipeline.schema.json")

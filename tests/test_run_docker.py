@@ -62,7 +62,9 @@ def test_five_steps_pass_outputs_including_multiline(cli, tmp_path: Path) -> Non
     assert "five | all good" in result.out
     shown = subprocess.run(
         [sys.executable, "-m", "runner", "show", record.id, "--state-dir", str(tmp_path / "state")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for step_id in ("one", "two", "three", "four", "five"):
         assert f"{step_id}: outcome success, conclusion success, 1 attempt(s)" in shown
@@ -92,7 +94,9 @@ def test_retry_succeeds_on_third_attempt_with_backoff(cli, tmp_path: Path) -> No
     assert result.code == 0, result.out + result.err
     attempts = store.attempts(record.id)
     assert [(a.number, a.status, a.exit_code) for a in attempts] == [
-        (1, "failed", 1), (2, "failed", 1), (3, "succeeded", 0),
+        (1, "failed", 1),
+        (2, "failed", 1),
+        (3, "succeeded", 0),
     ]
     gaps = [attempts[i + 1].started_at - attempts[i].finished_at for i in range(2)]
     assert gaps[0] >= 0.4 and gaps[1] >= 0.8, gaps
@@ -195,7 +199,8 @@ def test_sandbox_is_hardened(cli, tmp_path: Path) -> None:
               echo "socket=$(test -e /var/run/docker.sock && echo present || echo absent)" >> "$PIPE_OUTPUT"
           - id: network
             run: |
-              if curl -sS -m 3 -o /dev/null http://1.1.1.1/ 2>/dev/null; then echo "reached=yes" >> "$PIPE_OUTPUT"; else echo "reached=no" >> "$PIPE_OUTPUT"; fi
+              if curl -sS -m 3 -o /dev/null http://1.1.1.1/ 2>/dev/null; then reached=yes; else reached=no; fi
+              echo "reached=$reached" >> "$PIPE_OUTPUT"
               echo "routes=$(tail -n +2 /proc/net/route | wc -l)" >> "$PIPE_OUTPUT"
           - id: forks
             run: |
@@ -221,7 +226,8 @@ def test_sandbox_is_hardened(cli, tmp_path: Path) -> None:
           - id: readonly
             sandbox: {read-only: true}
             run: |
-              if touch /should-fail 2>/dev/null; then echo "root=writable" >> "$PIPE_OUTPUT"; else echo "root=read-only" >> "$PIPE_OUTPUT"; fi
+              if touch /should-fail 2>/dev/null; then root=writable; else root=read-only; fi
+              echo "root=$root" >> "$PIPE_OUTPUT"
               touch /tmp/fine && echo "tmp=writable" >> "$PIPE_OUTPUT"
         """,
     )
@@ -236,7 +242,7 @@ def test_sandbox_is_hardened(cli, tmp_path: Path) -> None:
     refused = steps["forks"].outputs["refused"]
     assert refused.startswith("yes after ") and int(refused.split()[-1]) < 64
     assert (steps["memory"].outcome, steps["memory"].conclusion) == ("failure", "success")
-    memory_attempt = [a for a in store.attempts(record.id) if a.step_id == "memory"][0]
+    memory_attempt = next(a for a in store.attempts(record.id) if a.step_id == "memory")
     assert memory_attempt.status == "oom"
     assert memory_attempt.error == "killed: out of memory (limit 134217728 bytes)"
     assert steps["readonly"].outputs == {"root": "read-only", "tmp": "writable"}
@@ -245,7 +251,7 @@ def test_sandbox_is_hardened(cli, tmp_path: Path) -> None:
 def test_credentials_reach_only_allowed_steps(cli, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_OnlyForAllowedSteps123")
     monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
-    result, store, record = run(
+    result, _, _ = run(
         cli,
         tmp_path,
         """\
@@ -287,7 +293,8 @@ def test_token_is_masked_in_console_logs_and_store(cli, tmp_path: Path, monkeypa
               echo "plain: $GITHUB_TOKEN"
               echo "base64: $(printf '%s' "$GITHUB_TOKEN" | base64 -w0)"
               echo "base64 with newline: $(echo "$GITHUB_TOKEN" | base64 -w0)"
-              echo "url: $(python3 -c 'import os, urllib.parse; print(urllib.parse.quote(os.environ["GITHUB_TOKEN"], safe=""))')"
+              quote='import os, urllib.parse; print(urllib.parse.quote(os.environ["GITHUB_TOKEN"], safe=""))'
+              echo "url: $(python3 -c "$quote")"
               echo "$API_KEY"
               echo "leaked=$GITHUB_TOKEN" >> "$PIPE_OUTPUT"
               exit 3
@@ -329,7 +336,8 @@ def test_sigint_cancels_the_run_and_removes_its_container(tmp_path: Path) -> Non
     state = tmp_path / "state"
     with subprocess.Popen(
         [sys.executable, "-m", "runner", "run", str(path), "--state-dir", str(state), "--json"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as process:
         assert process.stdout is not None
         deadline = time.monotonic() + 120

@@ -16,7 +16,10 @@ CASES = {
     ),
     "misspelled step key": (
         HEAD + "steps:\n  - id: a\n    run: echo\n    contineu-on-error: true\n",
-        ["bad.yml:6:5: steps[0].contineu-on-error: unknown key 'contineu-on-error' (did you mean 'continue-on-error'?)"],
+        [
+            "bad.yml:6:5: steps[0].contineu-on-error: unknown key 'contineu-on-error'"
+            " (did you mean 'continue-on-error'?)"
+        ],
     ),
     "wrong type": (
         HEAD + "steps:\n  - id: a\n    run: echo\n    retry:\n      attempts: three\n",
@@ -67,7 +70,10 @@ CASES = {
     ),
     "template syntax error": (
         HEAD + "steps:\n  - id: a\n    run: echo {{ inputs.x\n",
-        ["bad.yml:5:10: steps[0].run: template syntax error: unexpected end of template, expected 'end of print statement'."],
+        [
+            "bad.yml:5:10: steps[0].run: template syntax error:"
+            " unexpected end of template, expected 'end of print statement'."
+        ],
     ),
     "neither run nor uses": (
         HEAD + "steps:\n  - id: a\n    name: nothing\n",

@@ -36,7 +36,7 @@ def list_runs(store: Store, out: TextIO, *, json_lines: bool, limit: int, status
     rows += [(r.id, r.pipeline_name, r.status, _when(r.started_at), _took(r), r.current_step or "") for r in runs]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
     return 0
 
 
@@ -64,9 +64,8 @@ def show_run(store: Store, run_id: str, out: TextIO, *, json_lines: bool) -> int
                 continue
             took = format_duration((attempt.finished_at or time.time()) - attempt.started_at)
             code = "-" if attempt.exit_code is None else str(attempt.exit_code)
-            out.write(
-                f"  attempt {attempt.number}: {attempt.status}, exit code {code}, started {_when(attempt.started_at)}, {took}\n"
-            )
+            started = _when(attempt.started_at)
+            out.write(f"  attempt {attempt.number}: {attempt.status}, exit code {code}, started {started}, {took}\n")
             if attempt.error:
                 out.write(f"    error: {attempt.error}\n")
         for name, value in step.outputs.items():

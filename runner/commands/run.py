@@ -30,9 +30,8 @@ def check_actions(pipeline: Pipeline) -> None:
     """Refuse (exit 2) a pipeline that uses an action this version cannot execute."""
     for step in pipeline.all_steps():
         if step.uses is not None and step.uses not in ACTIONS:
-            raise UsageError(
-                f"{pipeline.path}:{step.line}: steps.{step.id}: action '{step.uses}' is not available in pipe {__version__}"
-            )
+            where = f"{pipeline.path}:{step.line}: steps.{step.id}"
+            raise UsageError(f"{where}: action '{step.uses}' is not available in pipe {__version__}")
 
 
 def _interrupt_on_sigterm() -> None:

@@ -75,7 +75,8 @@ class PlainReporter:
         rows = [("step", "outcome", "conclusion", "attempts", "duration"), *summary_rows(steps)]
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         for row in rows:
-            self.stream.write("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+            cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.stream.write("  " + cells.rstrip() + "\n")
 
     def close(self) -> None:
         self.stream.flush()

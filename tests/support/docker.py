@@ -14,6 +14,6 @@ def engine_problem() -> str | None:
         client = docker.from_env(timeout=5)
         client.ping()
         client.close()
-    except Exception as error:  # noqa: BLE001 - any failure means "no usable engine"
+    except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
