@@ -132,13 +132,65 @@ def runs(limit: int, status: str | None, state_dir: Path | None, json_lines: boo
 
 @cli.command()
 @click.argument("run_id", metavar="RUN")
+@click.option("--changes", is_flag=True, help="List the changes each step recorded, with diffs of text files.")
 @state_option
 @json_option
-def show(run_id: str, state_dir: Path | None, json_lines: bool) -> int:
+def show(run_id: str, changes: bool, state_dir: Path | None, json_lines: bool) -> int:
     """Show a run (an id, a unique prefix, or `latest`): steps, attempts, outputs, errors."""
+    from runner.store import default_state_dir
+
+    if changes:
+        from runner.commands.changes import show_changes
+
+        return show_changes(_store(state_dir), default_state_dir(state_dir), run_id, sys.stdout)
     from runner.commands.inspect import show_run
 
     return show_run(_store(state_dir), run_id, sys.stdout, json_lines=json_lines)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--steps", type=click.IntRange(min=1), help="Undo the last N completed steps (and all after them).")
+@click.option("--to", "to", metavar="STEP", help="Go back to the state right after STEP.")
+@click.option("--soft", is_flag=True, help="Undo only the failed step's workspace changes.")
+@click.option("--hard", is_flag=True, help="Undo everything the run did.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@state_option
+def rollback(
+    run_id: str, steps: int | None, to: str | None, soft: bool, hard: bool, dry_run: bool, state_dir: Path | None
+) -> int:
+    """Undo recorded changes of RUN, newest first; stops at any state it did not record."""
+    from runner.commands.rollback import choose_mode, rollback_run
+    from runner.store import default_state_dir
+
+    mode = choose_mode(steps, to, soft, hard)
+    return rollback_run(
+        _store(state_dir), default_state_dir(state_dir), run_id, mode, steps=steps, to=to, dry_run=dry_run,
+        out=sys.stdout,
+    )
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--from", "from_step", metavar="STEP", help="Run again from this top-level step.")
+@click.option("--skip", "skip", multiple=True, metavar="STEP", help="Skip this step (repeatable).")
+@click.option("--secret-file", "secret_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A NAME=value file of secrets (repeatable).")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), help="The GitHub token file.")
+@state_option
+@json_option
+def resume(
+    run_id: str, from_step: str | None, skip: tuple[str, ...], secret_files: tuple[Path, ...],
+    token_file: Path | None, state_dir: Path | None, json_lines: bool,
+) -> int:
+    """Continue a failed, cancelled, waiting or interrupted RUN; steps that succeeded do not run again."""
+    from runner.commands.run import resume_run
+    from runner.store import default_state_dir
+
+    return resume_run(
+        run_id, from_step=from_step, skip=list(skip), state_dir=default_state_dir(state_dir), out=sys.stdout,
+        json_lines=json_lines, secret_files=list(secret_files), token_file=token_file,
+    )
 
 
 @cli.command()

@@ -23,12 +23,17 @@ from runner import __version__
 from runner.credentials import github_environment
 from runner.errors import EngineUnavailable, PipeError, TemplateError
 from runner.expressions import Expressions
+from runner.changes import Recorder
+from runner.lease import Lease
 from runner.masking import LineMasker, Masker
 from runner.model import Pipeline, RetryPolicy, Step
 from runner.outputs import OutputError, parse_outputs
+from runner.objects import ObjectStore
 from runner.reporters import Reporter
+from runner.rollback import Undoer, plan_rollback
 from runner.results import Outcome, RunResult, RunStatus, StepResult
 from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
+from runner.snapshot import Workspace
 from runner.store import StepRecord, Store
 from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 
@@ -46,6 +51,20 @@ class RunOptions:
     token_file: Path | None = None
     ahead: int = field(default_factory=lambda: int(os.environ.get("PIPE_PRESTART", "4")))
     trigger: str = "cli"
+
+
+class RunBusy(PipeError):
+    """Another live process owns the run (its lease has not expired)."""
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run continues: the index of the first top-level step to run again, and
+    the ids of steps to skip."""
+
+    run_id: str
+    restart_at: int
+    skip: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -80,32 +99,72 @@ class Engine:
         self._position = {step.id: index for index, step in enumerate(pipeline.all_steps())}
         self.run_id = ""
         self._pipeline_env: dict[str, str] = {}
+        self._skip: set[str] = set()
+        self._previous_attempts: dict[tuple[str, int], int] = {}
+        self._lease: Lease | None = None
 
     # ---- the run ---------------------------------------------------------------------------
 
     def run(self, inputs: Mapping[str, Any]) -> RunResult:
-        """Execute the pipeline with resolved `inputs`; returns the RunResult (never raises for a
-        failing step). Raises EngineUnavailable when the engine does not answer, before any run
-        is recorded, and PipeError for problems found before the first step."""
+        """Execute the pipeline with resolved `inputs` as a new run; returns the RunResult (never
+        raises for a failing step). Raises EngineUnavailable when the engine does not answer,
+        before any run is recorded, and PipeError for problems found before the first step."""
         self.backend.check()
         self._load_credentials()
         pipeline_id = self.store.add_pipeline(
             self.pipeline.name, self.pipeline.path, self.pipeline.digest, self.pipeline.source
         )
-        state = self.options.state_dir
-        workspace = self.options.workspace
         run_id = self.store.create_run(pipeline_id, self.masker.mask_value(dict(inputs)), self.options.trigger)
-        self.run_id = run_id
-        run_dir = state / "runs" / run_id
-        workspace = workspace or run_dir / "workspace"
+        self.claim(run_id)
+        workspace = self.options.workspace or self.options.state_dir / "runs" / run_id / "workspace"
         prepare_workspace(workspace)
+        self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
+        return self._execute(dict(inputs), workspace, list(self.pipeline.steps), resumed=False)
+
+    def resume(self, point: ResumePoint) -> RunResult:
+        """Continue the stored run `point.run_id` from top-level step `point.restart_at`, the
+        results of earlier steps kept (their outputs feed templates), `point.skip` skipped.
+        The caller has claimed the run and undone the changes of the steps that run again (see
+        runner/resume.py)."""
+        self.backend.check()
+        self._load_credentials()
+        record = self.store.run(point.run_id)
+        self.run_id = record.id
+        self._skip = set(point.skip)
+        for stored in sorted(self.store.steps(record.id), key=lambda s: (s.start_mark, s.position, s.iteration)):
+            result = StepResult(
+                stored.step_id, Outcome(stored.outcome), Outcome(stored.conclusion), stored.iteration,
+                stored.attempts, stored.outputs, stored.started_at, stored.finished_at, error=stored.error,
+            )
+            self._results[stored.step_id] = result
+            self._order.append(result)
+        for attempt in self.store.attempts(record.id):
+            key = (attempt.step_id, attempt.iteration)
+            self._previous_attempts[key] = max(self._previous_attempts.get(key, 0), attempt.number)
+        self.store.update_run(record.id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
+        steps = list(self.pipeline.steps[point.restart_at :])
+        return self._execute(dict(record.inputs), Path(record.workspace), steps, resumed=True)
+
+    def claim(self, run_id: str) -> None:
+        """Own the run: take its lease (renewed by a heartbeat thread until the run ends)."""
+        self.run_id = run_id
+        self._lease = Lease(self.options.state_dir, run_id)
+        holder = self._lease.acquire()
+        if holder is not None:
+            raise RunBusy(f"run {run_id} is in use by {holder}; wait for it to finish or stop that process")
+
+    def _execute(self, inputs: dict[str, Any], workspace: Path, steps: list[Step], *, resumed: bool) -> RunResult:
+        run_id = self.run_id
+        run_dir = self.options.state_dir / "runs" / run_id
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self._inputs = dict(inputs)
+        self._inputs = inputs
         self._run_dir = run_dir
         self._workspace = workspace
-        self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
+        self._objects = ObjectStore(self.options.state_dir / "objects")
+        self._recorder = Recorder(self.store, self._objects, Workspace(workspace), run_id)
+        self._recorder.baseline()
         self._emit(
-            "run_started",
+            "run_resumed" if resumed else "run_started",
             pipeline=self.pipeline.name,
             path=self.pipeline.path,
             steps=len(self._position),
@@ -118,7 +177,7 @@ class Engine:
         error: str | None = None
         try:
             self._pipeline_env = self._render_pipeline_env()
-            self._run_steps(list(self.pipeline.steps), sandboxes, iteration=0)
+            self._run_steps(steps, sandboxes, iteration=0)
             failed = any(r.conclusion is Outcome.FAILURE for r in self._order)
             status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
         except KeyboardInterrupt:
@@ -132,8 +191,12 @@ class Engine:
         finally:
             try:
                 sandboxes.close()
+                if status is RunStatus.FAILED:
+                    self._rollback_on_failure()
             finally:
                 failed_step = next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
+                if status is not RunStatus.FAILED:
+                    failed_step = None
                 self.store.update_run(
                     run_id,
                     status=status.value,
@@ -147,11 +210,28 @@ class Engine:
                     error=error,
                     steps=[{"step": r.step_id, **_summary(r)} for r in self._order],
                 )
+                if self._lease is not None:
+                    self._lease.release()
         return RunResult(run_id, status, list(self._order), error)
+
+    def _rollback_on_failure(self) -> None:
+        """Apply the pipeline's `on-failure` rollback; a conflict is reported, not raised."""
+        policy = self.pipeline.on_failure
+        if policy.rollback == "none":
+            return
+        mode = {"partial": "steps"}.get(policy.rollback, policy.rollback)
+        try:
+            plan = plan_rollback(self.store, self.run_id, mode, steps=policy.steps)
+            self._emit("rollback_started", mode=policy.rollback, summary=plan.summary, changes=len(plan.changes))
+            undone = Undoer(self.store, self._objects, Workspace(self._workspace)).apply(plan)
+            self._emit("rollback_finished", mode=policy.rollback, undone=undone)
+        except PipeError as problem:
+            self._emit("rollback_failed", mode=policy.rollback, error=self.masker.mask(str(problem)))
 
     def _run_steps(self, steps: list[Step], sandboxes: Sandboxes, iteration: int) -> None:
         for index, step in enumerate(steps):
             upcoming = steps[index + 1 :]
+            start_mark = self.store.last_change_id(self.run_id)
             result = self._run_step(step, sandboxes, iteration, upcoming)
             self._results[step.id] = result
             self._order.append(result)
@@ -168,19 +248,26 @@ class Engine:
                     finished_at=result.finished_at,
                     outputs=result.outputs,
                     error=result.error,
+                    start_mark=start_mark,
+                    end_mark=self.store.last_change_id(self.run_id),
                 ),
             )
             self._emit("step_finished", step=step.id, **_summary(result))
 
     def _run_step(self, step: Step, sandboxes: Sandboxes, iteration: int, upcoming: list[Step]) -> StepResult:
         started = time.time()
+        if step.id in self._skip:
+            self._emit("step_skipped", step=step.id, reason="skipped on resume")
+            return StepResult(step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started,
+                              finished_at=started)
         expressions = self._expressions(iteration)
         try:
             should_run = expressions.evaluate(step.condition if step.condition is not None else "success()")
         except TemplateError as problem:
             return self._failed(step, iteration, started, f"if: {problem}")
         if not should_run:
-            self._emit("step_skipped", step=step.id, reason=f"if: {step.condition}")
+            condition = step.condition if step.condition is not None else "success()"
+            self._emit("step_skipped", step=step.id, reason=f"if: {condition}")
             return StepResult(
                 step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started, finished_at=started
             )
@@ -262,7 +349,8 @@ class Engine:
         upcoming: list[Step],
     ) -> _Attempt:
         policy = step.retry
-        numbers = iter(range(1, policy.attempts + 1))
+        offset = self._previous_attempts.get((step.id, iteration), 0)
+        numbers = iter(range(offset + 1, offset + policy.attempts + 1))
 
         def attempt() -> _Attempt:
             number = next(numbers)
@@ -325,6 +413,7 @@ class Engine:
                     self.reporter.output(step.id, rest)
                 if prepared is not None:
                     prepared.discard()
+                changes = self._recorder.record(step.id, iteration, number)
         outputs: dict[str, str] = {}
         error = _describe(result, timeout, self._settings(step).memory)
         try:
@@ -340,6 +429,7 @@ class Engine:
             status=result.status.value,
             exit_code=result.exit_code,
             duration=round(result.duration, 3),
+            changes=len(changes),
             error=error,
         )
         return _Attempt(number, result, outputs, error)

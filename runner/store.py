@@ -86,6 +86,42 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events(run_id, id);
     """,
+    """
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        step_id TEXT NOT NULL,
+        iteration INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        type TEXT NOT NULL,
+        target TEXT NOT NULL,
+        data TEXT NOT NULL,
+        recorded_at REAL NOT NULL,
+        undone_at REAL
+    );
+    CREATE INDEX changes_by_run ON changes(run_id, id);
+    CREATE TABLE manifest (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        mode INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        gid INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        digest TEXT,
+        target TEXT,
+        ctime_ns INTEGER NOT NULL,
+        st_size INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        st_mode INTEGER NOT NULL,
+        PRIMARY KEY (run_id, path)
+    ) WITHOUT ROWID;
+    ALTER TABLE steps ADD COLUMN start_mark INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE steps ADD COLUMN end_mark INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE runs ADD COLUMN lease_until REAL;
+    ALTER TABLE runs ADD COLUMN host TEXT
+    """,
 )
 
 
@@ -122,6 +158,23 @@ class StepRecord:
     finished_at: float | None
     outputs: dict[str, str]
     error: str | None
+    start_mark: int = 0
+    end_mark: int = 0
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One recorded change (see runner/changes.py for the types and `data`)."""
+
+    id: int
+    step_id: str
+    iteration: int
+    attempt: int
+    type: str
+    target: str
+    data: dict[str, Any]
+    recorded_at: float
+    undone_at: float | None
 
 
 @dataclass(frozen=True)
@@ -142,11 +195,12 @@ class AttemptRecord:
 
 
 def default_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`explicit`, else $PIPE_HOME, else `.pipe` in the working directory."""
+    """`explicit`, else $PIPE_HOME, else `.pipe` in the working directory; always absolute
+    (sandboxes bind-mount paths below it)."""
     if explicit:
-        return Path(explicit)
+        return Path(explicit).absolute()
     if os.environ.get("PIPE_HOME"):
-        return Path(os.environ["PIPE_HOME"])
+        return Path(os.environ["PIPE_HOME"]).absolute()
     return Path.cwd() / ".pipe"
 
 
@@ -271,7 +325,8 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO steps (run_id, step_id, iteration, position, outcome, conclusion, attempts,"
-                " started_at, finished_at, outputs, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, finished_at, outputs, error, start_mark, end_mark)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     record.step_id,
@@ -284,6 +339,8 @@ class Store:
                     record.finished_at,
                     json.dumps(record.outputs),
                     record.error,
+                    record.start_mark,
+                    record.end_mark,
                 ),
             )
 
@@ -324,6 +381,13 @@ class Store:
             raise UsageError(f"run id {run_id!r} is ambiguous; give more characters")
         return _run(rows[0])
 
+    def pipeline_definition(self, run_id: str) -> str:
+        """The pipeline text the run was started with."""
+        row = self._db.execute(
+            "SELECT definition FROM pipelines JOIN runs ON runs.pipeline_id = pipelines.id WHERE runs.id = ?", (run_id,)
+        ).fetchone()
+        return str(row[0])
+
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._db.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY position, iteration", (run_id,))
         return [
@@ -338,6 +402,8 @@ class Store:
                 finished_at=row["finished_at"],
                 outputs=json.loads(row["outputs"]),
                 error=row["error"],
+                start_mark=row["start_mark"],
+                end_mark=row["end_mark"],
             )
             for row in rows
         ]
@@ -366,6 +432,128 @@ class Store:
             "SELECT id, at, kind, step_id, data FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)
         )
         return [(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
+
+
+    def interrupt_attempts(self, run_id: str, reason: str) -> int:
+        """Mark the run's attempts still `running` (their process died) as `interrupted`."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE attempts SET status = 'interrupted', finished_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
+                (time.time(), reason, run_id),
+            )
+            return cursor.rowcount
+
+    def delete_steps(self, run_id: str, positions_from: int) -> None:
+        """Forget the results of steps at `positions_from` and later (they will run again)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM steps WHERE run_id = ? AND position >= ?", (run_id, positions_from))
+
+    # ---- changes and the workspace manifest ---------------------------------------------------
+
+    def last_change_id(self, run_id: str) -> int:
+        row = self._db.execute("SELECT MAX(id) FROM changes WHERE run_id = ?", (run_id,)).fetchone()
+        return int(row[0] or 0)
+
+    def save_changes(
+        self,
+        run_id: str,
+        changes: list[tuple[str, int, int, str, str, dict[str, Any]]],
+        upserts: list[tuple[Any, ...]],
+        deletes: list[str],
+    ) -> None:
+        """In one transaction: add `changes` (step, iteration, attempt, type, target, data) and
+        bring the manifest up to date (`upserts`: manifest rows without run_id; `deletes`: paths)."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO changes (run_id, step_id, iteration, attempt, type, target, data, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, s, i, a, t, target, json.dumps(d), now) for s, i, a, t, target, d in changes],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
+                " ctime_ns, st_size, ino, st_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row) for row in upserts],
+            )
+            db.executemany("DELETE FROM manifest WHERE run_id = ? AND path = ?", [(run_id, p) for p in deletes])
+
+    def manifest_rows(self, run_id: str) -> list[sqlite3.Row]:
+        return list(self._db.execute("SELECT * FROM manifest WHERE run_id = ?", (run_id,)))
+
+    def has_manifest(self, run_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM manifest WHERE run_id = ? LIMIT 1", (run_id,)).fetchone() is not None
+
+    def changes(self, run_id: str, *, after_id: int = 0, pending_only: bool = False) -> list[ChangeRecord]:
+        """A run's changes in recorded order (`pending_only`: not undone yet)."""
+        undone = " AND undone_at IS NULL" if pending_only else ""
+        rows = self._db.execute(
+            f"SELECT * FROM changes WHERE run_id = ? AND id > ?{undone} ORDER BY id", (run_id, after_id)
+        )
+        return [
+            ChangeRecord(
+                id=row["id"],
+                step_id=row["step_id"],
+                iteration=row["iteration"],
+                attempt=row["attempt"],
+                type=row["type"],
+                target=row["target"],
+                data=json.loads(row["data"]),
+                recorded_at=row["recorded_at"],
+                undone_at=row["undone_at"],
+            )
+            for row in rows
+        ]
+
+    def mark_undone(self, change_id: int, manifest_upsert: tuple[Any, ...] | None, manifest_delete: str | None,
+                    run_id: str) -> None:
+        """Mark a change undone and set its path's manifest entry, in one transaction."""
+        with self.transaction() as db:
+            db.execute("UPDATE changes SET undone_at = ? WHERE id = ?", (time.time(), change_id))
+            if manifest_upsert is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
+                    " ctime_ns, st_size, ino, st_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, *manifest_upsert),
+                )
+            if manifest_delete is not None:
+                db.execute("DELETE FROM manifest WHERE run_id = ? AND path = ?", (run_id, manifest_delete))
+
+    # ---- leases: which process owns a run --------------------------------------------------
+
+    def acquire_lease(self, run_id: str, owner: str, host: str, seconds: float, is_alive: Any) -> str | None:
+        """Take the run's lease for `owner` for `seconds`. Returns None on success, else who holds
+        it. A lease that expired, or whose process on this host is dead (`is_alive(pid)`), is free."""
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT lease_owner, lease_until, host, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+            holder, until = row["lease_owner"], row["lease_until"]
+            if holder and holder != owner and until and until > now:
+                pid = row["pid"]
+                if row["host"] != host or (pid and is_alive(pid)):
+                    return f"{holder} (until {time.strftime('%H:%M:%S', time.localtime(until))})"
+            db.execute(
+                "UPDATE runs SET lease_owner = ?, lease_until = ?, host = ?, pid = ?, heartbeat_at = ? WHERE id = ?",
+                (owner, now + seconds, host, os.getpid(), now, run_id),
+            )
+        return None
+
+    def renew_lease(self, run_id: str, owner: str, seconds: float) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET lease_until = ?, heartbeat_at = ? WHERE id = ? AND lease_owner = ?",
+                (now + seconds, now, run_id, owner),
+            )
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                       (run_id, owner))
+
+    def lease(self, run_id: str) -> tuple[str | None, float | None, str | None, int | None]:
+        """(owner, until, host, pid) of a run's lease."""
+        row = self._db.execute("SELECT lease_owner, lease_until, host, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row[0], row[1], row[2], row[3]
 
 
 def _run(row: sqlite3.Row) -> RunRecord:

@@ -375,6 +375,9 @@ class DockerPrepared:
         if wait:
             _remove(self._container, self._control)
         else:
+            # Stop it now, so nothing it left running can change the workspace after this; the
+            # removal itself happens off the critical path.
+            self._kill()
             self._backend.remove_later(self._container, self._control)
 
 

@@ -83,3 +83,59 @@ def run_pipeline(
         backend.close()
         store.close()
     return int(result.exit_code)
+
+
+def resume_run(
+    run_id: str,
+    *,
+    from_step: str | None,
+    skip: list[str],
+    state_dir: Path,
+    out: TextIO,
+    json_lines: bool = False,
+    secret_files: list[Path] | None = None,
+    token_file: Path | None = None,
+) -> int:
+    """Continue a stored run: take its lease (RunBusy, exit 2, when a live process holds it),
+    remove containers a dead runner left, undo the changes of the steps that run again, run them.
+    The pipeline is the one stored with the run, not the file as it is now."""
+    from runner.engine import Engine, ResumePoint, RunOptions
+    from runner.objects import ObjectStore
+    from runner.reporters.console import console_reporter
+    from runner.reporters.jsonl import JsonLinesReporter
+    from runner.resume import prepare, restart_index
+    from runner.secrets import resolve_secrets
+    from runner.spec import parse_pipeline
+    from sandbox import backend as make_backend
+
+    store = Store(state_dir)
+    try:
+        record = store.run(run_id)
+        if record.status == "succeeded":
+            raise UsageError(f"run {record.id} already succeeded; nothing to resume")
+        pipeline = parse_pipeline(store.pipeline_definition(record.id).encode(), record.pipeline_path)
+        check_actions(pipeline)
+        unknown = [name for name in skip if name not in {s.id for s in pipeline.all_steps()}]
+        if unknown:
+            raise UsageError(f"{pipeline.path}: --skip names no step: {', '.join(unknown)}")
+        secrets = resolve_secrets(pipeline, os.environ, secret_files or [])
+        backend = make_backend("docker")
+        reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
+        _interrupt_on_sigterm()
+        try:
+            options = RunOptions(state_dir=state_dir, secrets=secrets, workspace=Path(record.workspace),
+                                 token_file=token_file, trigger="resume")
+            engine = Engine(pipeline, store, backend, reporter, options)
+            engine.claim(record.id)
+            restart = restart_index(pipeline, store, record.id, from_step)
+            done = prepare(pipeline, store, backend, ObjectStore(state_dir / "objects"), record.id, restart)
+            reporter.event("resume_prepared", {"run": record.id, "restart_at": pipeline.steps[restart].id,
+                                               "containers_removed": done.reaped, "paths_restored": done.restored,
+                                               "changes_undone": done.undone})
+            result = engine.resume(ResumePoint(record.id, restart, frozenset(skip)))
+        finally:
+            reporter.close()
+            backend.close()
+    finally:
+        store.close()
+    return int(result.exit_code)

@@ -1,0 +1,252 @@
+"""Change recording: what each step attempt did to the workspace, kept so it can be undone.
+
+The store holds a manifest of the workspace per run: the state after the last recorded attempt.
+After every attempt the workspace is walked (never following symlinks), compared with the manifest
+by stat stamps, and every real difference becomes a change: file_create, file_modify or
+file_delete (files, directories and symlinks, mode included), or for git refs in the workspace
+repository branch_create, branch_delete, ref_update or commit. Prior and new file contents are
+kept content-addressed (runner/objects.py). Changes of the outside world (push, pr_create, ...)
+are recorded by the actions that make them, through `record_external`.
+
+Change `data`: {"path", "before": entry | null, "after": entry | null} with entries as
+`snapshot.Entry.describe()` plus uid/gid; ref changes add "ref", "from" and "to" (commit ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from runner.objects import ObjectStore
+from runner.snapshot import Entry, Workspace
+from runner.store import Store
+
+FILE_TYPES = ("file_create", "file_modify", "file_delete")
+REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
+EXTERNAL_TYPES = ("push", "pr_create", "pr_update", "comment_create", "release_create", "label_add")
+CHANGE_TYPES = FILE_TYPES + REF_TYPES + EXTERNAL_TYPES
+WORKSPACE_TYPES = FILE_TYPES + REF_TYPES
+_REF_PATH = re.compile(r"^\.git/(HEAD|refs/.+)$")
+
+
+def entry_data(entry: Entry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    return {**entry.describe(), "mode": entry.mode, "uid": entry.uid, "gid": entry.gid}
+
+
+def entry_from_data(data: Mapping[str, Any] | None) -> Entry | None:
+    if data is None:
+        return None
+    return Entry(
+        kind=data["kind"],
+        mode=int(data["mode"]),
+        uid=int(data.get("uid", 0)),
+        gid=int(data.get("gid", 0)),
+        size=int(data.get("size", 0)),
+        digest=data.get("sha256"),
+        target=data.get("target"),
+    )
+
+
+def manifest_row(path: str, entry: Entry) -> tuple[Any, ...]:
+    """The manifest columns (without run_id) for `entry` at `path`."""
+    return (path, entry.kind, entry.mode, entry.uid, entry.gid, entry.size, entry.digest, entry.target, *entry.stamp)
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A difference found by a walk, before it is stored."""
+
+    type: str
+    path: str
+    before: Entry | None
+    after: Entry | None
+    extra: Mapping[str, Any]
+
+    def data(self) -> dict[str, Any]:
+        return {"path": self.path, "before": entry_data(self.before), "after": entry_data(self.after), **self.extra}
+
+
+class Recorder:
+    """Records the workspace changes of one run (`run_id`) in `store`, contents in `objects`."""
+
+    def __init__(self, store: Store, objects: ObjectStore, workspace: Workspace, run_id: str) -> None:
+        self.store = store
+        self.objects = objects
+        self.workspace = workspace
+        self.run_id = run_id
+        self.manifest: dict[str, Entry] = {}
+        self._stamps: dict[str, tuple[int, int, int, int]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        for row in self.store.manifest_rows(self.run_id):
+            entry = Entry(
+                kind=row["kind"], mode=row["mode"], uid=row["uid"], gid=row["gid"], size=row["size"],
+                digest=row["digest"], target=row["target"],
+                stamp=(row["ctime_ns"], row["st_size"], row["ino"], row["st_mode"]),
+            )
+            self.manifest[row["path"]] = entry
+            self._stamps[row["path"]] = entry.stamp
+
+    def baseline(self) -> int:
+        """When the run has no manifest yet, take one of the workspace as it is now (its file
+        contents kept, so they can be restored); returns how many entries it holds."""
+        if self.store.has_manifest(self.run_id) or self.manifest:
+            return len(self.manifest)
+        found = self.workspace.walk()
+        rows = []
+        for path in sorted(found):
+            entry = self._complete(path, found[path])
+            if entry is None:
+                continue
+            self.manifest[path] = entry
+            self._stamps[path] = entry.stamp
+            rows.append(manifest_row(path, entry))
+        self.store.save_changes(self.run_id, [], rows, [])
+        return len(rows)
+
+    def _complete(self, path: str, entry: Entry) -> Entry | None:
+        """`entry` with its content: digest (content stored) for files, target for symlinks.
+        None when it vanished meanwhile."""
+        try:
+            if entry.kind == "file":
+                data, fresh = self.workspace.read(path)
+                digest = self.objects.put(data)
+                return replace(fresh, digest=digest)
+            if entry.kind == "symlink":
+                return replace(entry, target=self.workspace.readlink(path))
+        except FileNotFoundError:
+            return None
+        except OSError:
+            # Changed kind between the walk and now (e.g. became a symlink): look again.
+            current = self.workspace.lstat(path)
+            if current is None or current.kind == entry.kind:
+                return None
+            return self._complete(path, current)
+        return entry
+
+    def scan(self) -> list[PendingChange]:
+        """The differences between the workspace and the manifest, in an order whose reverse
+        undoes them safely: deletions (deepest first), modifications, creations (parents first)."""
+        current = self.workspace.walk()
+        stamps = self._stamps
+        candidates = [p for p, e in current.items() if stamps.get(p) != e.stamp]
+        missing = [p for p in self.manifest if p not in current]
+        deletions: list[PendingChange] = []
+        modifications: list[PendingChange] = []
+        creations: list[PendingChange] = []
+        self._unchanged: dict[str, Entry] = {}
+        for path in sorted(missing, reverse=True):
+            deletions.append(self._change(path, self.manifest[path], None))
+        for path in sorted(candidates):
+            after = self._complete(path, current[path])
+            before = self.manifest.get(path)
+            if after is None:
+                if before is not None:
+                    deletions.append(self._change(path, before, None))
+                continue
+            if before is None:
+                creations.append(self._change(path, None, after))
+            elif before.same_state(after):
+                self._unchanged[path] = after
+            elif before.kind != after.kind:
+                deletions.append(self._change(path, before, None))
+                creations.append(self._change(path, None, after))
+            else:
+                modifications.append(self._change(path, before, after))
+        deletions.sort(key=lambda change: change.path, reverse=True)
+        return deletions + modifications + creations
+
+    def _change(self, path: str, before: Entry | None, after: Entry | None) -> PendingChange:
+        match = _REF_PATH.match(path)
+        if match and (before is None or before.kind == "file") and (after is None or after.kind == "file"):
+            return self._ref_change(path, match.group(1), before, after)
+        kind = "file_create" if before is None else "file_delete" if after is None else "file_modify"
+        return PendingChange(kind, path, before, after, {})
+
+    def _ref_change(self, path: str, ref: str, before: Entry | None, after: Entry | None) -> PendingChange:
+        old = self._ref_value(before)
+        new = self._ref_value(after)
+        if before is None:
+            kind = "branch_create" if ref.startswith("refs/heads/") else "ref_update"
+        elif after is None:
+            kind = "branch_delete" if ref.startswith("refs/heads/") else "ref_update"
+        elif old and new and old in commit_parents(self.workspace.root, new):
+            kind = "commit"
+        else:
+            kind = "ref_update"
+        return PendingChange(kind, path, before, after, {"ref": ref, "from": old, "to": new})
+
+    def _ref_value(self, entry: Entry | None) -> str | None:
+        if entry is None or entry.digest is None:
+            return None
+        try:
+            return self.objects.get(entry.digest).decode("utf-8", errors="replace").strip()
+        except FileNotFoundError:
+            return None
+
+    def record(self, step_id: str, iteration: int, attempt: int) -> list[PendingChange]:
+        """Find and store the changes made since the manifest, as `step_id`'s; returns them."""
+        changes = self.scan()
+        upserts = []
+        deletes = []
+        for change in changes:
+            if change.after is None:
+                deletes.append(change.path)
+                self.manifest.pop(change.path, None)
+                self._stamps.pop(change.path, None)
+        for change in changes:
+            if change.after is not None:
+                upserts.append(manifest_row(change.path, change.after))
+                self.manifest[change.path] = change.after
+                self._stamps[change.path] = change.after.stamp
+        for path, entry in self._unchanged.items():
+            upserts.append(manifest_row(path, entry))
+            self.manifest[path] = entry
+            self._stamps[path] = entry.stamp
+        rows = [(step_id, iteration, attempt, c.type, c.path, c.data()) for c in changes]
+        self.store.save_changes(self.run_id, rows, upserts, deletes)
+        return changes
+
+    def record_external(self, step_id: str, iteration: int, attempt: int, kind: str, target: str,
+                        data: Mapping[str, Any]) -> None:
+        """Record an effect outside the workspace (push, PR, comment, ...) with what undoes it."""
+        if kind not in EXTERNAL_TYPES:
+            raise ValueError(f"unknown external change type {kind!r}")
+        self.store.save_changes(self.run_id, [(step_id, iteration, attempt, kind, target, dict(data))], [], [])
+
+    def forget(self, paths: Iterable[str]) -> None:
+        """Drop manifest stamps so the next scan looks at `paths` again (after a restore)."""
+        for path in paths:
+            self._stamps.pop(path, None)
+
+
+def commit_parents(workspace: Path, commit: str) -> list[str]:
+    """The parents of a loose commit object in the workspace repository, read directly (no git
+    process, so nothing in the workspace can run). Empty when the object is packed or unreadable."""
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        return []
+    path = workspace / ".git" / "objects" / commit[:2] / commit[2:]
+    try:
+        if path.is_symlink():
+            return []
+        raw = zlib.decompress(path.read_bytes())
+    except (OSError, zlib.error):
+        return []
+    header, _, body = raw.partition(b"\0")
+    if not header.startswith(b"commit ") or hashlib.sha1(raw).hexdigest() != commit:  # noqa: S324 - git ids are SHA-1
+        return []
+    parents = []
+    for line in body.split(b"\n"):
+        if not line:
+            break
+        if line.startswith(b"parent "):
+            parents.append(line[7:].decode())
+    return parents

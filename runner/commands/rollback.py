@@ -1,0 +1,59 @@
+"""`pipe rollback RUN`: undo recorded changes of a run (see runner/rollback.py for the modes)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TextIO
+
+from runner.engine import RunBusy
+from runner.errors import UsageError
+from runner.lease import Lease
+from runner.objects import ObjectStore
+from runner.rollback import Undoer, describe_change, format_plan, plan_rollback
+from runner.snapshot import Workspace
+from runner.store import Store
+
+
+def choose_mode(steps: int | None, to: str | None, soft: bool, hard: bool) -> str:
+    """The one rollback mode the options name; raises UsageError for none or several."""
+    chosen = [name for name, given in (("steps", steps is not None), ("to", to), ("soft", soft), ("hard", hard)) if given]
+    if len(chosen) != 1:
+        raise UsageError("choose exactly one of --steps N, --to STEP, --soft or --hard")
+    return chosen[0]
+
+
+def rollback_run(
+    store: Store, state_dir: Path, run_id: str, mode: str, *, steps: int | None, to: str | None, dry_run: bool,
+    out: TextIO,
+) -> int:
+    """Print the plan; unless `dry_run`, apply it while holding the run's lease. Exit 0 when all
+    was undone; RollbackConflict (exit 1) stops at an unexpected state."""
+    record = store.run(run_id)
+    plan = plan_rollback(store, record.id, mode, steps=steps, to=to)
+    print(format_plan(plan), file=out)
+    if dry_run or not plan.changes:
+        return 0
+    lease = Lease(state_dir, record.id)
+    holder = lease.acquire()
+    if holder is not None:
+        raise RunBusy(f"run {record.id} is in use by {holder}; wait for it to finish or stop that process")
+    try:
+        _reap_containers(record.id)
+        undoer = Undoer(store, ObjectStore(state_dir / "objects"), Workspace(Path(record.workspace)))
+        undone = undoer.apply(plan, on_undone=lambda change: print(f"undone {describe_change(change)}", file=out))
+    finally:
+        lease.release()
+    print(f"rolled back {undone} change(s) of run {record.id}", file=out)
+    return 0
+
+
+def _reap_containers(run_id: str) -> None:
+    """Remove containers a dead runner left (they could still write); skipped without an engine."""
+    from sandbox import backend
+
+    engine = backend("docker")
+    with contextlib.suppress(Exception):
+        engine.check()
+        engine.reap({"pipe.run": run_id})
+    engine.close()
