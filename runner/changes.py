@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.objects import ObjectStore
-from runner.snapshot import Entry, Workspace
+from runner.snapshot import Entry, Stamp, Workspace
 from runner.store import Store
 
 FILE_TYPES = ("file_create", "file_modify", "file_delete")
@@ -82,14 +82,19 @@ class Recorder:
         self.workspace = workspace
         self.run_id = run_id
         self.manifest: dict[str, Entry] = {}
-        self._stamps: dict[str, tuple[int, int, int, int]] = {}
+        self._stamps: dict[str, Stamp] = {}
         self._load()
 
     def _load(self) -> None:
         for row in self.store.manifest_rows(self.run_id):
             entry = Entry(
-                kind=row["kind"], mode=row["mode"], uid=row["uid"], gid=row["gid"], size=row["size"],
-                digest=row["digest"], target=row["target"],
+                kind=row["kind"],
+                mode=row["mode"],
+                uid=row["uid"],
+                gid=row["gid"],
+                size=row["size"],
+                digest=row["digest"],
+                target=row["target"],
                 stamp=(row["ctime_ns"], row["st_size"], row["ino"], row["st_mode"]),
             )
             self.manifest[row["path"]] = entry
@@ -135,10 +140,10 @@ class Recorder:
     def scan(self) -> list[PendingChange]:
         """The differences between the workspace and the manifest, in an order whose reverse
         undoes them safely: deletions (deepest first), modifications, creations (parents first)."""
-        current = self.workspace.walk()
-        stamps = self._stamps
-        candidates = [p for p, e in current.items() if stamps.get(p) != e.stamp]
-        missing = [p for p in self.manifest if p not in current]
+        current = self.workspace.stamps()
+        known = self._stamps
+        candidates = [path for path, stamp in current.items() if known.get(path) != stamp]
+        missing = [path for path in self.manifest if path not in current]
         deletions: list[PendingChange] = []
         modifications: list[PendingChange] = []
         creations: list[PendingChange] = []
@@ -146,7 +151,8 @@ class Recorder:
         for path in sorted(missing, reverse=True):
             deletions.append(self._change(path, self.manifest[path], None))
         for path in sorted(candidates):
-            after = self._complete(path, current[path])
+            seen = self.workspace.lstat(path)
+            after = self._complete(path, seen) if seen is not None else None
             before = self.manifest.get(path)
             if after is None:
                 if before is not None:
@@ -215,8 +221,9 @@ class Recorder:
         self.store.save_changes(self.run_id, rows, upserts, deletes)
         return changes
 
-    def record_external(self, step_id: str, iteration: int, attempt: int, kind: str, target: str,
-                        data: Mapping[str, Any]) -> None:
+    def record_external(
+        self, step_id: str, iteration: int, attempt: int, kind: str, target: str, data: Mapping[str, Any]
+    ) -> None:
         """Record an effect outside the workspace (push, PR, comment, ...) with what undoes it."""
         if kind not in EXTERNAL_TYPES:
             raise ValueError(f"unknown external change type {kind!r}")
@@ -241,7 +248,7 @@ def commit_parents(workspace: Path, commit: str) -> list[str]:
     except (OSError, zlib.error):
         return []
     header, _, body = raw.partition(b"\0")
-    if not header.startswith(b"commit ") or hashlib.sha1(raw).hexdigest() != commit:  # noqa: S324 - git ids are SHA-1
+    if not header.startswith(b"commit ") or hashlib.sha1(raw).hexdigest() != commit:
         return []
     parents = []
     for line in body.split(b"\n"):

@@ -165,7 +165,13 @@ def rollback(
 
     mode = choose_mode(steps, to, soft, hard)
     return rollback_run(
-        _store(state_dir), default_state_dir(state_dir), run_id, mode, steps=steps, to=to, dry_run=dry_run,
+        _store(state_dir),
+        default_state_dir(state_dir),
+        run_id,
+        mode,
+        steps=steps,
+        to=to,
+        dry_run=dry_run,
         out=sys.stdout,
     )
 
@@ -174,22 +180,38 @@ def rollback(
 @click.argument("run_id", metavar="RUN")
 @click.option("--from", "from_step", metavar="STEP", help="Run again from this top-level step.")
 @click.option("--skip", "skip", multiple=True, metavar="STEP", help="Skip this step (repeatable).")
-@click.option("--secret-file", "secret_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A NAME=value file of secrets (repeatable).")
+@click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A NAME=value file of secrets (repeatable).",
+)
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), help="The GitHub token file.")
 @state_option
 @json_option
 def resume(
-    run_id: str, from_step: str | None, skip: tuple[str, ...], secret_files: tuple[Path, ...],
-    token_file: Path | None, state_dir: Path | None, json_lines: bool,
+    run_id: str,
+    from_step: str | None,
+    skip: tuple[str, ...],
+    secret_files: tuple[Path, ...],
+    token_file: Path | None,
+    state_dir: Path | None,
+    json_lines: bool,
 ) -> int:
     """Continue a failed, cancelled, waiting or interrupted RUN; steps that succeeded do not run again."""
     from runner.commands.run import resume_run
     from runner.store import default_state_dir
 
     return resume_run(
-        run_id, from_step=from_step, skip=list(skip), state_dir=default_state_dir(state_dir), out=sys.stdout,
-        json_lines=json_lines, secret_files=list(secret_files), token_file=token_file,
+        run_id,
+        from_step=from_step,
+        skip=list(skip),
+        state_dir=default_state_dir(state_dir),
+        out=sys.stdout,
+        json_lines=json_lines,
+        secret_files=list(secret_files),
+        token_file=token_file,
     )
 
 

@@ -20,18 +20,18 @@ from typing import Any
 import tenacity
 
 from runner import __version__
+from runner.changes import Recorder
 from runner.credentials import github_environment
 from runner.errors import EngineUnavailable, PipeError, TemplateError
 from runner.expressions import Expressions
-from runner.changes import Recorder
 from runner.lease import Lease
 from runner.masking import LineMasker, Masker
 from runner.model import Pipeline, RetryPolicy, Step
-from runner.outputs import OutputError, parse_outputs
 from runner.objects import ObjectStore
+from runner.outputs import OutputError, parse_outputs
 from runner.reporters import Reporter
-from runner.rollback import Undoer, plan_rollback
 from runner.results import Outcome, RunResult, RunStatus, StepResult
+from runner.rollback import Undoer, plan_rollback
 from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
 from runner.snapshot import Workspace
 from runner.store import StepRecord, Store
@@ -133,8 +133,15 @@ class Engine:
         self._skip = set(point.skip)
         for stored in sorted(self.store.steps(record.id), key=lambda s: (s.start_mark, s.position, s.iteration)):
             result = StepResult(
-                stored.step_id, Outcome(stored.outcome), Outcome(stored.conclusion), stored.iteration,
-                stored.attempts, stored.outputs, stored.started_at, stored.finished_at, error=stored.error,
+                stored.step_id,
+                Outcome(stored.outcome),
+                Outcome(stored.conclusion),
+                stored.iteration,
+                stored.attempts,
+                stored.outputs,
+                stored.started_at,
+                stored.finished_at,
+                error=stored.error,
             )
             self._results[stored.step_id] = result
             self._order.append(result)
@@ -258,8 +265,9 @@ class Engine:
         started = time.time()
         if step.id in self._skip:
             self._emit("step_skipped", step=step.id, reason="skipped on resume")
-            return StepResult(step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started,
-                              finished_at=started)
+            return StepResult(
+                step.id, Outcome.SKIPPED, Outcome.SKIPPED, iteration, started_at=started, finished_at=started
+            )
         expressions = self._expressions(iteration)
         try:
             should_run = expressions.evaluate(step.condition if step.condition is not None else "success()")

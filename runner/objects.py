@@ -1,7 +1,9 @@
 """A content-addressed object store under the state directory: `objects/ab/cdef...` by SHA-256.
 
-Objects are written to a temporary file and moved into place, so a crash never leaves a partial
-object under its final name; writing an object that exists is a no-op.
+Objects are written to a temporary file and moved into place, so a killed process never leaves a
+partial object under its final name; writing an object that exists is a no-op. Objects are not
+fsynced: like the store (SQLite WAL, synchronous=NORMAL) they survive `kill -9` of pipe, which is
+the promise (DESIGN.md principle 9), not a power cut.
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ class ObjectStore:
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -61,7 +61,9 @@ def failed_step(store: Store, run_id: str) -> tuple[str, int] | None:
     return None
 
 
-def plan_rollback(store: Store, run_id: str, mode: str, *, steps: int | None = None, to: str | None = None) -> RollbackPlan:
+def plan_rollback(
+    store: Store, run_id: str, mode: str, *, steps: int | None = None, to: str | None = None
+) -> RollbackPlan:
     """Select the changes a rollback undoes. Raises UsageError for a mode that does not fit the run."""
     pending = store.changes(run_id, pending_only=True)
     ordered = _steps_in_order(store, run_id)
@@ -155,8 +157,13 @@ def format_plan(plan: RollbackPlan) -> str:
 class Undoer:
     """Applies a RollbackPlan to the run's workspace and, through EXTERNAL_UNDO, the outside world."""
 
-    def __init__(self, store: Store, objects: ObjectStore, workspace: Workspace,
-                 external: Mapping[str, Callable[[ChangeRecord], None]] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        objects: ObjectStore,
+        workspace: Workspace,
+        external: Mapping[str, Callable[[ChangeRecord], None]] | None = None,
+    ) -> None:
         self.store = store
         self.objects = objects
         self.workspace = workspace
@@ -200,7 +207,9 @@ class Undoer:
             data, entry = self.workspace.read(path)
             return Entry(entry.kind, entry.mode, entry.uid, entry.gid, entry.size, _digest(data), None, entry.stamp)
         if entry.kind == "symlink":
-            return Entry(entry.kind, entry.mode, entry.uid, entry.gid, 0, None, self.workspace.readlink(path), entry.stamp)
+            return Entry(
+                entry.kind, entry.mode, entry.uid, entry.gid, 0, None, self.workspace.readlink(path), entry.stamp
+            )
         return entry
 
     def _undo_workspace(self, change: ChangeRecord) -> tuple[tuple[Any, ...] | None, str | None]:
@@ -219,8 +228,9 @@ class Undoer:
             return None, path
         fresh = self.workspace.lstat(path)
         assert fresh is not None
-        restored = Entry(before.kind, before.mode, before.uid, before.gid, before.size, before.digest, before.target,
-                         fresh.stamp)
+        restored = Entry(
+            before.kind, before.mode, before.uid, before.gid, before.size, before.digest, before.target, fresh.stamp
+        )
         return manifest_row(path, restored), None
 
     def _restore(self, path: str, current: Entry | None, before: Entry | None) -> None:

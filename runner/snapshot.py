@@ -13,13 +13,14 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 SKIPPED = frozenset({".git/objects"})
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 MAX_FILE_BYTES = 256 * 1024 * 1024
+Stamp = tuple[int, int, int, int]  # (ctime ns, size, inode, st_mode): changes whenever content or mode does
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Entry:
     size: int = 0
     digest: str | None = None
     target: str | None = None
-    stamp: tuple[int, int, int, int] = (0, 0, 0, 0)
+    stamp: Stamp = (0, 0, 0, 0)
 
     def same_state(self, other: Entry | None) -> bool:
         """Whether `other` has the same kind, mode and content (stamps and owners aside)."""
@@ -112,9 +113,11 @@ class Workspace:
             finally:
                 os.close(current)
 
-    def walk(self, on_entry: Callable[[str, os.DirEntry[str], os.stat_result], None] | None = None) -> dict[str, Entry]:
-        """Every entry below the root (but `.git/objects`), as path -> Entry without digests."""
-        found: dict[str, Entry] = {}
+    def stamps(self) -> dict[str, Stamp]:
+        """Every path below the root (but `.git/objects`) -> its stamp. This is the hot loop of
+        change recording, so it builds nothing but tuples."""
+        found: dict[str, Stamp] = {}
+        is_directory = stat.S_ISDIR
 
         def visit(descriptor: int, prefix: str) -> None:
             subdirectories = []
@@ -123,8 +126,8 @@ class Workspace:
                     for item in entries:
                         st = item.stat(follow_symlinks=False)
                         path = prefix + item.name
-                        found[path] = entry_from_stat(st)
-                        if stat.S_ISDIR(st.st_mode) and path not in SKIPPED:
+                        found[path] = (st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+                        if is_directory(st.st_mode) and path not in SKIPPED:
                             subdirectories.append(item.name)
                 for name in subdirectories:
                     visit(os.open(name, _DIRECTORY, dir_fd=descriptor), prefix + name + "/")
@@ -133,6 +136,15 @@ class Workspace:
 
         with self._root_fd() as root:
             visit(os.dup(root), "")
+        return found
+
+    def walk(self) -> dict[str, Entry]:
+        """Every entry below the root (but `.git/objects`), as path -> Entry without digests."""
+        found: dict[str, Entry] = {}
+        for path in self.stamps():
+            entry = self.lstat(path)
+            if entry is not None:
+                found[path] = entry
         return found
 
     def lstat(self, path: str) -> Entry | None:

@@ -433,12 +433,12 @@ class Store:
         )
         return [(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
 
-
     def interrupt_attempts(self, run_id: str, reason: str) -> int:
         """Mark the run's attempts still `running` (their process died) as `interrupted`."""
         with self.transaction() as db:
             cursor = db.execute(
-                "UPDATE attempts SET status = 'interrupted', finished_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
+                "UPDATE attempts SET status = 'interrupted', finished_at = ?, error = ?"
+                " WHERE run_id = ? AND status = 'running'",
                 (time.time(), reason, run_id),
             )
             return cursor.rowcount
@@ -504,8 +504,9 @@ class Store:
             for row in rows
         ]
 
-    def mark_undone(self, change_id: int, manifest_upsert: tuple[Any, ...] | None, manifest_delete: str | None,
-                    run_id: str) -> None:
+    def mark_undone(
+        self, change_id: int, manifest_upsert: tuple[Any, ...] | None, manifest_delete: str | None, run_id: str
+    ) -> None:
         """Mark a change undone and set its path's manifest entry, in one transaction."""
         with self.transaction() as db:
             db.execute("UPDATE changes SET undone_at = ? WHERE id = ?", (time.time(), change_id))
@@ -547,12 +548,16 @@ class Store:
 
     def release_lease(self, run_id: str, owner: str) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-                       (run_id, owner))
+            db.execute(
+                "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                (run_id, owner),
+            )
 
     def lease(self, run_id: str) -> tuple[str | None, float | None, str | None, int | None]:
         """(owner, until, host, pid) of a run's lease."""
-        row = self._db.execute("SELECT lease_owner, lease_until, host, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT lease_owner, lease_until, host, pid FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
         return row[0], row[1], row[2], row[3]
 
 

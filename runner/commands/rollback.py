@@ -17,14 +17,23 @@ from runner.store import Store
 
 def choose_mode(steps: int | None, to: str | None, soft: bool, hard: bool) -> str:
     """The one rollback mode the options name; raises UsageError for none or several."""
-    chosen = [name for name, given in (("steps", steps is not None), ("to", to), ("soft", soft), ("hard", hard)) if given]
+    chosen = [
+        name for name, given in (("steps", steps is not None), ("to", to), ("soft", soft), ("hard", hard)) if given
+    ]
     if len(chosen) != 1:
         raise UsageError("choose exactly one of --steps N, --to STEP, --soft or --hard")
     return chosen[0]
 
 
 def rollback_run(
-    store: Store, state_dir: Path, run_id: str, mode: str, *, steps: int | None, to: str | None, dry_run: bool,
+    store: Store,
+    state_dir: Path,
+    run_id: str,
+    mode: str,
+    *,
+    steps: int | None,
+    to: str | None,
+    dry_run: bool,
     out: TextIO,
 ) -> int:
     """Print the plan; unless `dry_run`, apply it while holding the run's lease. Exit 0 when all

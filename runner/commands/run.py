@@ -123,15 +123,27 @@ def resume_run(
         reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
         _interrupt_on_sigterm()
         try:
-            options = RunOptions(state_dir=state_dir, secrets=secrets, workspace=Path(record.workspace),
-                                 token_file=token_file, trigger="resume")
+            options = RunOptions(
+                state_dir=state_dir,
+                secrets=secrets,
+                workspace=Path(record.workspace),
+                token_file=token_file,
+                trigger="resume",
+            )
             engine = Engine(pipeline, store, backend, reporter, options)
             engine.claim(record.id)
             restart = restart_index(pipeline, store, record.id, from_step)
             done = prepare(pipeline, store, backend, ObjectStore(state_dir / "objects"), record.id, restart)
-            reporter.event("resume_prepared", {"run": record.id, "restart_at": pipeline.steps[restart].id,
-                                               "containers_removed": done.reaped, "paths_restored": done.restored,
-                                               "changes_undone": done.undone})
+            reporter.event(
+                "resume_prepared",
+                {
+                    "run": record.id,
+                    "restart_at": pipeline.steps[restart].id,
+                    "containers_removed": done.reaped,
+                    "paths_restored": done.restored,
+                    "changes_undone": done.undone,
+                },
+            )
             result = engine.resume(ResumePoint(record.id, restart, frozenset(skip)))
         finally:
             reporter.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 def write_pipeline(directory: Path, text: str, name: str = "pipeline.yml") -> Path:
     """Write dedented `text` to `directory/name` and return its path."""
     path = directory / name
+    directory.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
 

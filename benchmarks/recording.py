@@ -1,0 +1,77 @@
+"""Cost of recording a step's changes on a 10,000-file workspace where the step changed 10 files,
+beside `git status` on the same tree, as a ratio (target: 1.5 or less).
+
+Run: python benchmarks/recording.py [FILES] [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runner.changes import Recorder
+from runner.objects import ObjectStore
+from runner.snapshot import Workspace
+from runner.store import Store
+
+
+def make_tree(root: Path, files: int) -> None:
+    per_directory = 50
+    for index in range(files):
+        directory = root / f"pkg{index // per_directory:04d}"
+        directory.mkdir(exist_ok=True)
+        (directory / f"module{index % per_directory}.py").write_text(f"value = {index}\n" * 3)
+    environment = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+    # no background `git gc --auto`: its files would count as changes of the measured step
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=environment)
+    subprocess.run(["git", "config", "gc.auto", "0"], cwd=root, check=True, env=environment)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=environment)
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "x"],
+        cwd=root,
+        check=True,
+        env=environment,
+    )
+
+
+def main() -> None:
+    files = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory) / "ws"
+        root.mkdir()
+        make_tree(root, files)
+        store = Store(Path(directory) / "state")
+        pipeline = store.add_pipeline("bench", "bench.yml", "digest", "")
+        run_id = store.create_run(pipeline, {})
+        recorder = Recorder(store, ObjectStore(Path(directory) / "state" / "objects"), Workspace(root), run_id)
+        start = time.perf_counter()
+        recorder.baseline()
+        baseline = time.perf_counter() - start
+        recording, status = [], []
+        for round_ in range(rounds):
+            for index in range(10):
+                path = root / f"pkg{index * 7:04d}" / f"module{round_ % 50}.py"
+                path.write_text(path.read_text() + f"# round {round_}\n")
+            start = time.perf_counter()
+            changes = recorder.record("step", 0, round_ + 1)
+            recording.append(time.perf_counter() - start)
+            assert len(changes) == 10, [c.path for c in changes]
+            start = time.perf_counter()
+            subprocess.run(["git", "status", "--porcelain"], cwd=root, check=True, capture_output=True)
+            status.append(time.perf_counter() - start)
+        store.close()
+    record_time, status_time = statistics.median(recording), statistics.median(status)
+    print(f"workspace: {files} files; baseline (once per run): {baseline * 1000:.0f} ms")
+    print(f"recording a step that changed 10 files: {record_time * 1000:6.1f} ms  (median of {rounds})")
+    print(f"git status on the same tree:            {status_time * 1000:6.1f} ms  (median of {rounds})")
+    print(f"ratio: {record_time / status_time:.2f}  (target <= 1.50)")
+
+
+if __name__ == "__main__":
+    main()
