@@ -25,6 +25,7 @@ from typing import Any
 from runner.objects import ObjectStore
 from runner.snapshot import Entry, Stamp, Workspace
 from runner.store import Store
+from runner.watch import Dirty
 
 FILE_TYPES = ("file_create", "file_modify", "file_delete")
 REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
@@ -56,7 +57,18 @@ def entry_from_data(data: Mapping[str, Any] | None) -> Entry | None:
 
 def manifest_row(path: str, entry: Entry) -> tuple[Any, ...]:
     """The manifest columns (without run_id) for `entry` at `path`."""
-    return (path, entry.kind, entry.mode, entry.uid, entry.gid, entry.size, entry.digest, entry.target, *entry.stamp)
+    return (
+        path,
+        entry.kind,
+        entry.mode,
+        entry.uid,
+        entry.gid,
+        entry.size,
+        entry.digest,
+        entry.target,
+        *entry.stamp,
+        entry.links,
+    )
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ class Recorder:
                 digest=row["digest"],
                 target=row["target"],
                 stamp=(row["ctime_ns"], row["st_size"], row["ino"], row["st_mode"]),
+                links=row["links"],
             )
             self.manifest[row["path"]] = entry
             self._stamps[row["path"]] = entry.stamp
@@ -137,13 +150,59 @@ class Recorder:
             return self._complete(path, current)
         return entry
 
-    def scan(self) -> list[PendingChange]:
-        """The differences between the workspace and the manifest, in an order whose reverse
-        undoes them safely: deletions (deepest first), modifications, creations (parents first)."""
-        current = self.workspace.stamps()
+    def _candidates(self, dirty: Dirty | None) -> tuple[list[str], list[str]]:
+        """(paths that exist and may have changed, manifest paths that no longer exist): from a
+        full walk, or from the paths the kernel reported (`dirty`)."""
         known = self._stamps
-        candidates = [path for path, stamp in current.items() if known.get(path) != stamp]
-        missing = [path for path in self.manifest if path not in current]
+        if dirty is None:
+            current = self.workspace.stamps()
+            candidates = [path for path, stamp in current.items() if known.get(path) != stamp]
+            return candidates, [path for path in self.manifest if path not in current]
+        paths = set(dirty.paths)
+        if dirty.trees:
+            prefixes = tuple(f"{tree}/" for tree in dirty.trees)
+            paths.update(path for path in self.manifest if path.startswith(prefixes))
+        existing: list[str] = []
+        missing: list[str] = []
+        by_inode: dict[int, list[str]] | None = None
+        followed: set[int] = set()
+        checked: set[str] = set()
+
+        def siblings(inode: int) -> None:
+            """A write through one name of a hard-linked file notifies only that name's directory:
+            look at every name the manifest has for the inode."""
+            nonlocal by_inode
+            if inode in followed:
+                return
+            followed.add(inode)
+            if by_inode is None:
+                by_inode = {}
+                for known_path, stamp in known.items():
+                    by_inode.setdefault(stamp[2], []).append(known_path)
+            paths.update(p for p in by_inode.get(inode, ()) if p not in checked)
+
+        while paths:
+            path = paths.pop()
+            checked.add(path)
+            previous = self.manifest.get(path)
+            if previous is not None and previous.kind == "file" and previous.links > 1:
+                siblings(known[path][2])  # whatever is there now, the old inode's other names
+            entry = self.workspace.lstat(path)
+            if entry is None:
+                if previous is not None:
+                    missing.append(path)
+                continue
+            if entry.kind == "file" and entry.links > 1:
+                siblings(entry.stamp[2])
+            if known.get(path) != entry.stamp:
+                existing.append(path)
+        return existing, missing
+
+    def scan(self, dirty: Dirty | None = None) -> list[PendingChange]:
+        """The differences between the workspace and the manifest, in an order whose reverse
+        undoes them safely: deletions (deepest first), modifications, creations (parents first).
+        `dirty` (from runner.watch) limits the look to what the kernel reported; None walks all."""
+        candidates, missing = self._candidates(dirty)
         deletions: list[PendingChange] = []
         modifications: list[PendingChange] = []
         creations: list[PendingChange] = []
@@ -198,9 +257,10 @@ class Recorder:
         except FileNotFoundError:
             return None
 
-    def record(self, step_id: str, iteration: int, attempt: int) -> list[PendingChange]:
-        """Find and store the changes made since the manifest, as `step_id`'s; returns them."""
-        changes = self.scan()
+    def record(self, step_id: str, iteration: int, attempt: int, dirty: Dirty | None = None) -> list[PendingChange]:
+        """Find and store the changes made since the manifest, as `step_id`'s; returns them.
+        `dirty`: the paths the kernel reported changed (see `scan`)."""
+        changes = self.scan(dirty)
         upserts = []
         deletes = []
         for change in changes:

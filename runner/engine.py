@@ -35,6 +35,7 @@ from runner.rollback import Undoer, plan_rollback
 from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
 from runner.snapshot import Workspace
 from runner.store import StepRecord, Store
+from runner.watch import Watcher
 from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 
 
@@ -169,7 +170,10 @@ class Engine:
         self._workspace = workspace
         self._objects = ObjectStore(self.options.state_dir / "objects")
         self._recorder = Recorder(self.store, self._objects, Workspace(workspace), run_id)
+        self._watcher = Watcher(workspace)
+        self._watcher.start()
         self._recorder.baseline()
+        self._watcher.take()
         self._emit(
             "run_resumed" if resumed else "run_started",
             pipeline=self.pipeline.name,
@@ -198,6 +202,7 @@ class Engine:
         finally:
             try:
                 sandboxes.close()
+                self._watcher.close()
                 if status is RunStatus.FAILED:
                     self._rollback_on_failure()
             finally:
@@ -421,7 +426,7 @@ class Engine:
                     self.reporter.output(step.id, rest)
                 if prepared is not None:
                     prepared.discard()
-                changes = self._recorder.record(step.id, iteration, number)
+                changes = self._recorder.record(step.id, iteration, number, self._watcher.take())
         outputs: dict[str, str] = {}
         error = _describe(result, timeout, self._settings(step).memory)
         try:

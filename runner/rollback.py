@@ -229,7 +229,15 @@ class Undoer:
         fresh = self.workspace.lstat(path)
         assert fresh is not None
         restored = Entry(
-            before.kind, before.mode, before.uid, before.gid, before.size, before.digest, before.target, fresh.stamp
+            before.kind,
+            before.mode,
+            before.uid,
+            before.gid,
+            before.size,
+            before.digest,
+            before.target,
+            fresh.stamp,
+            fresh.links,
         )
         return manifest_row(path, restored), None
 

@@ -37,6 +37,7 @@ class Entry:
     digest: str | None = None
     target: str | None = None
     stamp: Stamp = (0, 0, 0, 0)
+    links: int = 1
 
     def same_state(self, other: Entry | None) -> bool:
         """Whether `other` has the same kind, mode and content (stamps and owners aside)."""
@@ -77,6 +78,7 @@ def entry_from_stat(st: os.stat_result) -> Entry:
         gid=st.st_gid,
         size=st.st_size if stat.S_ISREG(st.st_mode) else 0,
         stamp=(st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode),
+        links=st.st_nlink,
     )
 
 

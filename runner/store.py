@@ -114,6 +114,7 @@ MIGRATIONS: tuple[str, ...] = (
         st_size INTEGER NOT NULL,
         ino INTEGER NOT NULL,
         st_mode INTEGER NOT NULL,
+        links INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID;
     ALTER TABLE steps ADD COLUMN start_mark INTEGER NOT NULL DEFAULT 0;
@@ -472,7 +473,7 @@ class Store:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
-                " ctime_ns, st_size, ino, st_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ctime_ns, st_size, ino, st_mode, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, *row) for row in upserts],
             )
             db.executemany("DELETE FROM manifest WHERE run_id = ? AND path = ?", [(run_id, p) for p in deletes])
@@ -513,7 +514,7 @@ class Store:
             if manifest_upsert is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
-                    " ctime_ns, st_size, ino, st_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " ctime_ns, st_size, ino, st_mode, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, *manifest_upsert),
                 )
             if manifest_delete is not None:

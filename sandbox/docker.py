@@ -329,10 +329,15 @@ class DockerPrepared:
             os.close(descriptor)
 
     def _kill(self) -> None:
+        """SIGKILL the container and wait until it is gone, so nothing in it writes after this."""
         import docker
 
-        with contextlib.suppress(docker.errors.APIError):  # it may have ended by itself meanwhile
+        try:
             self._container.kill()
+        except docker.errors.APIError:
+            return  # it had ended by itself
+        with contextlib.suppress(Exception):
+            self._container.wait(timeout=30)
 
     def _ended_without_status(self) -> tuple[ExecStatus, int | None] | None:
         self._container.reload()
