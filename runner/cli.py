@@ -34,6 +34,22 @@ def json_option(command: F) -> F:
     return click.option("--json", "json_lines", is_flag=True, help="Machine-readable output (JSON lines).")(command)
 
 
+def secret_options(command: F) -> F:
+    """`--secret-file FILE` (repeatable) and `--token-file FILE`."""
+    command = click.option(
+        "--secret-file",
+        "secret_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A NAME=value file of secrets (repeatable; overrides the environment).",
+    )(command)
+    return click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read the GitHub token from this file instead of GITHUB_TOKEN / GH_TOKEN.",
+    )(command)
+
+
 def _store(state_dir: Path | None) -> Any:
     from runner.store import Store, default_state_dir
 
@@ -73,22 +89,11 @@ def schema() -> int:
 @click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate, resolve inputs and print the plan; start nothing.")
 @click.option(
-    "--secret-file",
-    "secret_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A NAME=value file of secrets (repeatable; overrides the environment).",
-)
-@click.option(
     "--workspace",
     type=click.Path(file_okay=False, path_type=Path),
     help="Use this directory as the workspace (default: a new one in the state directory).",
 )
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the GitHub token from this file instead of GITHUB_TOKEN / GH_TOKEN.",
-)
+@secret_options
 @state_option
 @json_option
 def run(
@@ -180,14 +185,7 @@ def rollback(
 @click.argument("run_id", metavar="RUN")
 @click.option("--from", "from_step", metavar="STEP", help="Run again from this top-level step.")
 @click.option("--skip", "skip", multiple=True, metavar="STEP", help="Skip this step (repeatable).")
-@click.option(
-    "--secret-file",
-    "secret_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A NAME=value file of secrets (repeatable).",
-)
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), help="The GitHub token file.")
+@secret_options
 @state_option
 @json_option
 def resume(

@@ -14,9 +14,9 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runner.errors import UsageError
 
@@ -124,6 +124,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN host TEXT
     """,
 )
+
+
+_MANIFEST_UPSERT = (
+    "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
+    " ctime_ns, st_size, ino, st_mode, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -391,42 +398,11 @@ class Store:
 
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._db.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY position, iteration", (run_id,))
-        return [
-            StepRecord(
-                step_id=row["step_id"],
-                iteration=row["iteration"],
-                position=row["position"],
-                outcome=row["outcome"],
-                conclusion=row["conclusion"],
-                attempts=row["attempts"],
-                started_at=row["started_at"],
-                finished_at=row["finished_at"],
-                outputs=json.loads(row["outputs"]),
-                error=row["error"],
-                start_mark=row["start_mark"],
-                end_mark=row["end_mark"],
-            )
-            for row in rows
-        ]
+        return [_record(StepRecord, row) for row in rows]
 
     def attempts(self, run_id: str) -> list[AttemptRecord]:
         rows = self._db.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
-        return [
-            AttemptRecord(
-                id=row["id"],
-                step_id=row["step_id"],
-                iteration=row["iteration"],
-                number=row["number"],
-                status=row["status"],
-                exit_code=row["exit_code"],
-                started_at=row["started_at"],
-                finished_at=row["finished_at"],
-                log_path=row["log_path"],
-                outputs=json.loads(row["outputs"] or "{}"),
-                error=row["error"],
-            )
-            for row in rows
-        ]
+        return [_record(AttemptRecord, row) for row in rows]
 
     def events(self, run_id: str, after: int = 0) -> list[tuple[int, float, str, str | None, dict[str, Any]]]:
         rows = self._db.execute(
@@ -472,8 +448,7 @@ class Store:
                 [(run_id, s, i, a, t, target, json.dumps(d), now) for s, i, a, t, target, d in changes],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
-                " ctime_ns, st_size, ino, st_mode, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _MANIFEST_UPSERT,
                 [(run_id, *row) for row in upserts],
             )
             db.executemany("DELETE FROM manifest WHERE run_id = ? AND path = ?", [(run_id, p) for p in deletes])
@@ -490,20 +465,7 @@ class Store:
         rows = self._db.execute(
             f"SELECT * FROM changes WHERE run_id = ? AND id > ?{undone} ORDER BY id", (run_id, after_id)
         )
-        return [
-            ChangeRecord(
-                id=row["id"],
-                step_id=row["step_id"],
-                iteration=row["iteration"],
-                attempt=row["attempt"],
-                type=row["type"],
-                target=row["target"],
-                data=json.loads(row["data"]),
-                recorded_at=row["recorded_at"],
-                undone_at=row["undone_at"],
-            )
-            for row in rows
-        ]
+        return [_record(ChangeRecord, row) for row in rows]
 
     def mark_undone(
         self, change_id: int, manifest_upsert: tuple[Any, ...] | None, manifest_delete: str | None, run_id: str
@@ -513,8 +475,7 @@ class Store:
             db.execute("UPDATE changes SET undone_at = ? WHERE id = ?", (time.time(), change_id))
             if manifest_upsert is not None:
                 db.execute(
-                    "INSERT OR REPLACE INTO manifest (run_id, path, kind, mode, uid, gid, size, digest, target,"
-                    " ctime_ns, st_size, ino, st_mode, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _MANIFEST_UPSERT,
                     (run_id, *manifest_upsert),
                 )
             if manifest_delete is not None:
@@ -562,19 +523,19 @@ class Store:
         return row[0], row[1], row[2], row[3]
 
 
+_JSON_FIELDS = frozenset({"inputs", "outputs", "data"})
+
+
+def _record(kind: type[T], row: sqlite3.Row) -> T:
+    """Build record `kind` from a row whose columns are named like its fields (JSON columns decoded)."""
+    values = {}
+    for item in fields(kind):  # type: ignore[arg-type]
+        value = row[item.name]
+        if item.name in _JSON_FIELDS:
+            value = json.loads(value or "{}")
+        values[item.name] = value
+    return kind(**values)
+
+
 def _run(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        pipeline_name=row["pipeline_name"],
-        pipeline_path=row["pipeline_path"],
-        status=row["status"],
-        current_step=row["current_step"],
-        inputs=json.loads(row["inputs"]),
-        outputs=json.loads(row["outputs"] or "{}"),
-        error=row["error"],
-        workspace=row["workspace"],
-        trigger=row["trigger"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+    return _record(RunRecord, row)
