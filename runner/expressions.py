@@ -20,6 +20,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner.errors import SecurityError, TemplateError
+from runner.values import map_strings
 
 MAX_RENDERED_BYTES = 1024 * 1024
 _MAX_REPEAT = 100_000
@@ -121,13 +122,7 @@ class Expressions:
 
     def render_value(self, value: Any) -> Any:
         """Render every string inside `value` (lists and mappings recursively); other values as they are."""
-        if isinstance(value, str):
-            return self.render(value)
-        if isinstance(value, list):
-            return [self.render_value(item) for item in value]
-        if isinstance(value, Mapping):
-            return {key: self.render_value(item) for key, item in value.items()}
-        return value
+        return map_strings(value, self.render)
 
     def evaluate(self, expression: str | bool) -> bool:
         """Evaluate an `if:` expression (a bare Jinja2 expression, e.g. `failure() and inputs.x`)."""

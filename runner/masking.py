@@ -11,6 +11,8 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
+from runner.values import map_strings
+
 MASK = "***"
 MIN_LENGTH = 4
 _MIN_ENCODED = 6
@@ -77,13 +79,7 @@ class Masker:
 
     def mask_value(self, value: Any) -> Any:
         """Mask every string inside `value` (lists and mappings recursively)."""
-        if isinstance(value, str):
-            return self.mask(value)
-        if isinstance(value, list):
-            return [self.mask_value(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.mask_value(v) for k, v in value.items()}
-        return value
+        return map_strings(value, self.mask)
 
 
 class LineMasker:
