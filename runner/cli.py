@@ -50,6 +50,56 @@ def secret_options(command: F) -> F:
     )(command)
 
 
+def forge_options(command: F) -> F:
+    """Where issues and pull requests live: --forge, --forge-dir, --repo, --api-url."""
+    for option in reversed(
+        [
+            click.option(
+                "--forge",
+                "forge_kind",
+                type=click.Choice(["github", "local"]),
+                envvar="PIPE_FORGE",
+                help="github (the REST API) or local (a directory; see --forge-dir). Default: local when "
+                "--forge-dir is given, else github.",
+            ),
+            click.option(
+                "--forge-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                envvar="PIPE_FORGE_DIR",
+                help="The local forge: a directory with repo.git and issues/*.md.",
+            ),
+            click.option(
+                "--repo",
+                "repo",
+                metavar="OWNER/NAME",
+                help="The GitHub repository (default: the `repo` input, else GITHUB_REPOSITORY).",
+            ),
+            click.option(
+                "--api-url",
+                metavar="URL",
+                help="GitHub's API (default: GITHUB_API_URL, else https://api.github.com; GitHub Enterprise: "
+                "https://HOST/api/v3).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _forge_settings(
+    forge_kind: str | None, forge_dir: Path | None, repo: str | None, api_url: str | None
+) -> dict[str, str]:
+    kind = forge_kind or ("local" if forge_dir else "github")
+    settings = {"forge": kind}
+    if forge_dir:
+        settings["directory"] = str(forge_dir.resolve())
+    if repo:
+        settings["repo"] = repo
+    if api_url:
+        settings["api_url"] = api_url
+    return settings
+
+
 def _store(state_dir: Path | None) -> Any:
     from runner.store import Store, default_state_dir
 
@@ -93,16 +143,27 @@ def schema() -> int:
     type=click.Path(file_okay=False, path_type=Path),
     help="Use this directory as the workspace (default: a new one in the state directory).",
 )
+@click.option(
+    "--no-publish",
+    is_flag=True,
+    help="Run every step for real, but print pushes and forge writes instead of making them.",
+)
 @secret_options
+@forge_options
 @state_option
 @json_option
 def run(
     file: str,
     inputs: tuple[str, ...],
     dry_run: bool,
-    secret_files: tuple[Path, ...],
     workspace: Path | None,
+    no_publish: bool,
+    secret_files: tuple[Path, ...],
     token_file: Path | None,
+    forge_kind: str | None,
+    forge_dir: Path | None,
+    repo: str | None,
+    api_url: str | None,
     state_dir: Path | None,
     json_lines: bool,
 ) -> int:
@@ -120,6 +181,8 @@ def run(
         secret_files=list(secret_files),
         workspace=workspace.resolve() if workspace else None,
         token_file=token_file,
+        forge_settings=_forge_settings(forge_kind, forge_dir, repo, api_url),
+        publish=not no_publish,
     )
 
 
@@ -160,9 +223,21 @@ def show(run_id: str, changes: bool, state_dir: Path | None, json_lines: bool) -
 @click.option("--soft", is_flag=True, help="Undo only the failed step's workspace changes.")
 @click.option("--hard", is_flag=True, help="Undo everything the run did.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The GitHub token, to undo pushes, pull requests and comments (default: GITHUB_TOKEN / GH_TOKEN).",
+)
 @state_option
 def rollback(
-    run_id: str, steps: int | None, to: str | None, soft: bool, hard: bool, dry_run: bool, state_dir: Path | None
+    run_id: str,
+    steps: int | None,
+    to: str | None,
+    soft: bool,
+    hard: bool,
+    dry_run: bool,
+    token_file: Path | None,
+    state_dir: Path | None,
 ) -> int:
     """Undo recorded changes of RUN, newest first; stops at any state it did not record."""
     from runner.commands.rollback import choose_mode, rollback_run
@@ -178,6 +253,7 @@ def rollback(
         to=to,
         dry_run=dry_run,
         out=sys.stdout,
+        token_file=token_file,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import tenacity
 
 from runner import __version__
+from runner.actions import ActionContext, ActionResult, RunState, SandboxRun, action_function
 from runner.changes import Recorder
 from runner.credentials import github_environment
 from runner.errors import EngineUnavailable, PipeError, TemplateError
@@ -29,7 +30,9 @@ from runner.masking import LineMasker, Masker
 from runner.model import Pipeline, RetryPolicy, Step
 from runner.objects import ObjectStore
 from runner.outputs import OutputError, parse_outputs
-from runner.reporters import Reporter
+from runner.reporters import Fanout, Reporter
+from runner.reporters.issue_comment import IssueCommentReporter
+from runner.reporters.webhook import WebhookReporter
 from runner.results import Outcome, RunResult, RunStatus, StepResult
 from runner.rollback import Undoer, plan_rollback
 from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
@@ -52,6 +55,8 @@ class RunOptions:
     token_file: Path | None = None
     ahead: int = field(default_factory=lambda: int(os.environ.get("PIPE_PRESTART", "4")))
     trigger: str = "cli"
+    forge: Any = None
+    publish: bool = True
 
 
 class RunBusy(PipeError):
@@ -66,6 +71,10 @@ class ResumePoint:
     run_id: str
     restart_at: int
     skip: frozenset[str] = frozenset()
+
+
+Work = Callable[[Callable[[bytes], None], int], tuple[ExecResult, dict[str, str], "str | None"]]
+"""An attempt's work: given where output goes and the attempt number, (how it ended, outputs, error)."""
 
 
 @dataclass
@@ -103,6 +112,8 @@ class Engine:
         self._skip: set[str] = set()
         self._previous_attempts: dict[tuple[str, int], int] = {}
         self._lease: Lease | None = None
+        self.forge = options.forge
+        self.state = RunState()
 
     # ---- the run ---------------------------------------------------------------------------
 
@@ -149,6 +160,7 @@ class Engine:
         for attempt in self.store.attempts(record.id):
             key = (attempt.step_id, attempt.iteration)
             self._previous_attempts[key] = max(self._previous_attempts.get(key, 0), attempt.number)
+        self.state = RunState(**record.outputs.get("state", {}))
         self.store.update_run(record.id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
         steps = list(self.pipeline.steps[point.restart_at :])
         return self._execute(dict(record.inputs), Path(record.workspace), steps, resumed=True)
@@ -174,6 +186,7 @@ class Engine:
         self._watcher.start()
         self._recorder.baseline()
         self._watcher.take()
+        self._add_reporters(inputs)
         self._emit(
             "run_resumed" if resumed else "run_started",
             pipeline=self.pipeline.name,
@@ -226,6 +239,34 @@ class Engine:
                     self._lease.release()
         return RunResult(run_id, status, list(self._order), error)
 
+    def _add_reporters(self, inputs: dict[str, Any]) -> None:
+        """The pipeline's `report:` destinations, besides the console."""
+        report = self.pipeline.report
+        expressions = Expressions({"inputs": inputs, "run": {"id": self.run_id}, "env": dict(self.pipeline.env)})
+        extra: list[Reporter] = []
+        if report.issue_comment is not None and self.forge is not None and self.options.publish:
+            issue = int(expressions.render(str(report.issue_comment.issue)))
+            forge = self.forge
+
+            def record(comment_id: int) -> None:
+                data = {"issue": issue, "comment_id": comment_id, "forge": forge.describe()}
+                self._recorder.record_external("(report)", 0, 0, "comment_create", f"#{issue}", data)
+
+            extra.append(
+                IssueCommentReporter(
+                    forge,
+                    issue,
+                    self.pipeline.name,
+                    report.issue_comment.interval,
+                    record,
+                    lambda: self.state.pull_request_url,
+                )
+            )
+        if report.webhook is not None:
+            extra.append(WebhookReporter(expressions.render(report.webhook.url), report.webhook.interval))
+        if extra:
+            self.reporter = Fanout(self.reporter, *extra)
+
     def _rollback_on_failure(self) -> None:
         """Apply the pipeline's `on-failure` rollback; a conflict is reported, not raised."""
         policy = self.pipeline.on_failure
@@ -235,7 +276,7 @@ class Engine:
         try:
             plan = plan_rollback(self.store, self.run_id, mode, steps=policy.steps)
             self._emit("rollback_started", mode=policy.rollback, summary=plan.summary, changes=len(plan.changes))
-            undone = Undoer(self.store, self._objects, Workspace(self._workspace)).apply(plan)
+            undone = Undoer(self.store, self._objects, Workspace(self._workspace), lambda _: self.forge).apply(plan)
             self._emit("rollback_finished", mode=policy.rollback, undone=undone)
         except PipeError as problem:
             self._emit("rollback_failed", mode=policy.rollback, error=self.masker.mask(str(problem)))
@@ -288,16 +329,20 @@ class Engine:
         self._emit("step_started", step=step.id, name=self.masker.mask(name), iteration=iteration)
         if step.repeat is not None:
             return self._run_repeat(step, sandboxes, started)
-        if step.run is None:
-            return self._failed(step, iteration, started, f"action '{step.uses}' is not available")
         try:
-            script = expressions.render_script(step.run)
             late_env = {key: expressions.render(value) for key, value in step.env.items()}
+            late_env["PIPE_STEP"] = step.id
+            if step.run is not None:
+                work = self._script_work(step, sandboxes, expressions.render_script(step.run), late_env)
+            else:
+                assert step.uses is not None
+                work = self._action_work(
+                    step, iteration, sandboxes, expressions.render_value(dict(step.with_)), late_env
+                )
         except TemplateError as problem:
             return self._failed(step, iteration, started, str(problem))
-        late_env["PIPE_STEP"] = step.id
         sandboxes.warm(upcoming)
-        attempt = self._attempts(step, iteration, sandboxes, script, late_env, upcoming)
+        attempt = self._attempts(step, iteration, sandboxes, work, upcoming)
         outcome = Outcome.SUCCESS if attempt.result.status is ExecStatus.SUCCEEDED else Outcome.FAILURE
         if attempt.error is not None:
             outcome = Outcome.FAILURE
@@ -314,6 +359,88 @@ class Engine:
             status=attempt.result.status.value,
             error=attempt.error,
         )
+
+    def _timeout(self, step: Step) -> float:
+        return step.timeout or self._settings(step).timeout or DEFAULTS.timeout or 1800.0
+
+    def _script_work(self, step: Step, sandboxes: Sandboxes, script: str, late_env: dict[str, str]) -> Work:
+        """An attempt of a `run:` step: the script in the step's (warm) sandbox."""
+        timeout = self._timeout(step)
+
+        def work(on_output: Callable[[bytes], None], number: int) -> tuple[ExecResult, dict[str, str], str | None]:
+            prepared = sandboxes.take(step)
+            try:
+                payload = Payload(script, {**late_env, "PIPE_ATTEMPT": str(number)})
+                result = prepared.execute(payload, timeout=timeout, on_output=on_output)
+            finally:
+                prepared.discard()
+            error = _describe(result, timeout, self._settings(step).memory)
+            try:
+                return result, parse_outputs(result.outputs), error
+            except OutputError as problem:
+                return result, {}, f"$PIPE_OUTPUT: {problem}"
+
+        return work
+
+    def _action_work(
+        self, step: Step, iteration: int, sandboxes: Sandboxes, args: dict[str, Any], late_env: dict[str, str]
+    ) -> Work:
+        """An attempt of a `uses:` step: the action's function, with a context to act through."""
+        assert step.uses is not None
+        function = action_function(step.uses)
+        timeout = self._timeout(step)
+
+        def work(on_output: Callable[[bytes], None], number: int) -> tuple[ExecResult, dict[str, str], str | None]:
+            def run_in_sandbox(script: str, env: Mapping[str, str], mounts: tuple[tuple[str, str], ...]) -> SandboxRun:
+                prepared = sandboxes.fresh(step, mounts)
+                try:
+                    payload = Payload(script, {**late_env, **env, "PIPE_ATTEMPT": str(number)})
+                    result = prepared.execute(payload, timeout=timeout, on_output=on_output)
+                finally:
+                    prepared.discard()
+                try:
+                    outputs = parse_outputs(result.outputs)
+                except OutputError:
+                    outputs = {}
+                return SandboxRun(result, outputs)
+
+            def record(kind: str, target: str, data: Mapping[str, Any]) -> None:
+                settings = self.forge.describe() if self.forge is not None else {}
+                self._recorder.record_external(step.id, iteration, number, kind, target, {**data, "forge": settings})
+                self._emit("external_change", step=step.id, type=kind, target=target)
+
+            context = ActionContext(
+                run_id=self.run_id,
+                pipeline=self.pipeline.name,
+                step_id=step.id,
+                args=args,
+                inputs=self._inputs,
+                workspace=self._workspace,
+                state=self.state,
+                publish=self.options.publish,
+                forge=self.forge,
+                log=lambda text: on_output(text.rstrip("\n").encode() + b"\n"),
+                run_in_sandbox=run_in_sandbox,
+                record=record,
+            )
+            started = time.monotonic()
+            try:
+                done = function(context)
+            except EngineUnavailable:
+                raise
+            except PipeError as problem:
+                done = ActionResult(error=str(problem))
+            finally:
+                self._save_state()
+            status = ExecStatus.SUCCEEDED if done.error is None else ExecStatus.FAILED
+            result = ExecResult(status, 0 if done.error is None else 1, time.monotonic() - started)
+            return result, done.outputs, done.error
+
+        return work
+
+    def _save_state(self) -> None:
+        forge = self.forge.describe() if self.forge is not None else None
+        self.store.update_run(self.run_id, outputs={"state": self.state.as_dict(), "forge": forge})
 
     def _run_repeat(self, step: Step, sandboxes: Sandboxes, started: float) -> StepResult:
         assert step.repeat is not None
@@ -352,15 +479,7 @@ class Engine:
 
     # ---- attempts --------------------------------------------------------------------------
 
-    def _attempts(
-        self,
-        step: Step,
-        iteration: int,
-        sandboxes: Sandboxes,
-        script: str,
-        late_env: dict[str, str],
-        upcoming: list[Step],
-    ) -> _Attempt:
+    def _attempts(self, step: Step, iteration: int, sandboxes: Sandboxes, work: Work, upcoming: list[Step]) -> _Attempt:
         policy = step.retry
         offset = self._previous_attempts.get((step.id, iteration), 0)
         numbers = iter(range(offset + 1, offset + policy.attempts + 1))
@@ -369,7 +488,7 @@ class Engine:
             number = next(numbers)
             if number > 1:
                 sandboxes.warm(upcoming)
-            return self._attempt(step, iteration, number, sandboxes, script, {**late_env, "PIPE_ATTEMPT": str(number)})
+            return self._attempt(step, iteration, number, work)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             delay = state.next_action.sleep if state.next_action else 0.0
@@ -389,16 +508,16 @@ class Engine:
         result: _Attempt = retrying(attempt)
         return result
 
-    def _attempt(
-        self, step: Step, iteration: int, number: int, sandboxes: Sandboxes, script: str, late_env: dict[str, str]
-    ) -> _Attempt:
+    def _attempt(self, step: Step, iteration: int, number: int, work: Work) -> _Attempt:
+        """One attempt: its record, its masked log, the work, then the changes it made."""
         suffix = f".{iteration}" if iteration else ""
         log_path = self._run_dir / "logs" / f"{step.id}{suffix}.{number}.log"
         started = time.time()
         attempt_id = self.store.start_attempt(self.run_id, step.id, iteration, number, log_path, started)
         self._emit("attempt_started", step=step.id, attempt=number, of=step.retry.attempts)
-        timeout = step.timeout or self._settings(step).timeout or DEFAULTS.timeout or 1800.0
         lines = LineMasker(self.masker)
+        outputs: dict[str, str] = {}
+        error: str | None = None
         with open(log_path, "w", encoding="utf-8") as log:
 
             def on_output(data: bytes) -> None:
@@ -408,14 +527,12 @@ class Engine:
                     log.flush()
                     self.reporter.output(step.id, text)
 
-            prepared = None
             try:
-                prepared = sandboxes.take(step)
-                result = prepared.execute(Payload(script, late_env), timeout=timeout, on_output=on_output)
+                result, outputs, error = work(on_output, number)
             except EngineUnavailable:
                 raise
             except PipeError as problem:
-                result = ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(problem))
+                result, error = ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(problem)), str(problem)
             except KeyboardInterrupt:
                 self.store.finish_attempt(attempt_id, ExecStatus.CANCELLED.value, None, time.time(), {}, "interrupted")
                 raise
@@ -424,15 +541,8 @@ class Engine:
                 if rest:
                     log.write(rest)
                     self.reporter.output(step.id, rest)
-                if prepared is not None:
-                    prepared.discard()
                 changes = self._recorder.record(step.id, iteration, number, self._watcher.take())
-        outputs: dict[str, str] = {}
-        error = _describe(result, timeout, self._settings(step).memory)
-        try:
-            outputs = self.masker.mask_value(parse_outputs(result.outputs))
-        except OutputError as problem:
-            error = f"$PIPE_OUTPUT: {problem}"
+        outputs = self.masker.mask_value(outputs)
         error = self.masker.mask(error) if error else None
         self.store.finish_attempt(attempt_id, result.status.value, result.exit_code, time.time(), outputs, error)
         self._emit(
@@ -499,7 +609,7 @@ class Engine:
         )
         names = step.credentials if step.credentials is not None else self.pipeline.credentials
         for name in names:
-            env.update(self._credentials[name])
+            env.update(self._credentials.get(name, {}))
         labels = {"pipe.run": self.run_id, "pipe.step": step.id, "pipe.pipeline": self.pipeline.name}
         return SandboxPlan(self._settings(step), env, labels)
 
@@ -509,14 +619,24 @@ class Engine:
         return self._images[image]
 
     def _load_credentials(self) -> None:
+        """The values of the credentials some step may get. `github` comes from the forge when
+        there is one (its token, repository and API); a local forge needs none, so none is given."""
         wanted = set(self.pipeline.credentials)
         for step in self.pipeline.all_steps():
             wanted |= set(step.credentials or ())
-        if "github" in wanted:
-            repository = self.options.environ.get("GITHUB_REPOSITORY")
-            values = github_environment(self.options.environ, repository=repository, token_file=self.options.token_file)
-            self.masker.add(values["GITHUB_TOKEN"])
-            self._credentials["github"] = values
+        if "github" not in wanted or getattr(self.forge, "name", None) == "local":
+            return
+        environ = dict(self.options.environ)
+        if self.forge is not None:
+            environ.setdefault("GITHUB_REPOSITORY", self.forge.repo)
+            environ["GITHUB_API_URL"] = self.forge.api_url
+            if "GITHUB_SERVER_URL" not in environ and self.forge.api_url.endswith("/api/v3"):
+                environ["GITHUB_SERVER_URL"] = self.forge.api_url[: -len("/api/v3")]
+        values = github_environment(
+            environ, repository=environ.get("GITHUB_REPOSITORY"), token_file=self.options.token_file
+        )
+        self.masker.add(values["GITHUB_TOKEN"])
+        self._credentials["github"] = values
 
     def _emit(self, kind: str, step: str | None = None, **data: Any) -> None:
         data = self.masker.mask_value(data)

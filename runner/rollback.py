@@ -25,8 +25,15 @@ from runner.store import ChangeRecord, StepRecord, Store
 
 MODES = ("hard", "steps", "to", "soft")
 
-# change type -> "module:function(change, context) -> None" undoing an effect outside the workspace.
-EXTERNAL_UNDO: dict[str, str] = {}
+# change type -> "module:function(change, forge) -> None" undoing an effect outside the workspace.
+EXTERNAL_UNDO: dict[str, str] = {
+    "push": "runner.actions.undo:undo_push",
+    "pr_create": "runner.actions.undo:undo_pr_create",
+    "pr_update": "runner.actions.undo:undo_pr_update",
+    "comment_create": "runner.actions.undo:undo_comment_create",
+    "release_create": "runner.actions.undo:undo_release_create",
+    "label_add": "runner.actions.undo:undo_label_add",
+}
 
 
 class RollbackConflict(PipeError):
@@ -162,12 +169,14 @@ class Undoer:
         store: Store,
         objects: ObjectStore,
         workspace: Workspace,
-        external: Mapping[str, Callable[[ChangeRecord], None]] | None = None,
+        forge_for: Callable[[Mapping[str, str]], Any] | None = None,
     ) -> None:
+        """`forge_for(settings)` opens the forge an external change was made on (settings as
+        `Forge.describe()` gave them when it was recorded)."""
         self.store = store
         self.objects = objects
         self.workspace = workspace
-        self.external = dict(external or {})
+        self.forge_for = forge_for
 
     def apply(self, plan: RollbackPlan, on_undone: Callable[[ChangeRecord], None] | None = None) -> int:
         """Undo every change of `plan` in order; returns how many were undone.
@@ -259,13 +268,18 @@ class Undoer:
             raise RollbackConflict(f"rollback stopped: cannot restore {path}: {error.strerror or error}") from None
 
     def _undo_external(self, change: ChangeRecord) -> None:
-        handler = self.external.get(change.type)
-        if handler is None and change.type in EXTERNAL_UNDO:
-            module, function = EXTERNAL_UNDO[change.type].split(":")
-            handler = getattr(importlib.import_module(module), function)
-        if handler is None:
+        if change.type not in EXTERNAL_UNDO:
             raise RollbackConflict(f"rollback stopped: no way to undo {change.type} {change.target}")
-        handler(change)
+        if self.forge_for is None:
+            raise RollbackConflict(f"rollback stopped at {change.type} {change.target}: no forge to undo it on")
+        module, function = EXTERNAL_UNDO[change.type].split(":")
+        handler = getattr(importlib.import_module(module), function)
+        try:
+            handler(change, self.forge_for(change.data["forge"]))
+        except RollbackConflict:
+            raise
+        except PipeError as error:
+            raise RollbackConflict(f"rollback stopped at {change.type} {change.target}: {error}") from None
 
 
 def _digest(data: bytes) -> str:

@@ -13,7 +13,7 @@ import itertools
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from runner.errors import UsageError
@@ -124,6 +124,10 @@ class Sandboxes:
         if future is not None:
             return future.result()
         return self._backend.prepare(self.spec(step))
+
+    def fresh(self, step: Step, mounts: tuple[tuple[str, str], ...] = ()) -> Prepared:
+        """A new sandbox for `step` (never a warm one) with host paths `mounts` (host, container) added."""
+        return self._backend.prepare(replace(self.spec(step), mounts=mounts))
 
     def warm(self, upcoming: list[Step]) -> None:
         """Start sandboxes for the first `ahead` of `upcoming` that have none yet."""

@@ -34,7 +34,8 @@ class SandboxSpec:
 
     Sizes are bytes; `cpus` is cores; `uid`/`gid` is the user the processes run as; `env` holds the
     values known early (credentials, PIPE_* variables); `labels` go on the container.
-    `control_dir` is a private host directory the backend uses to talk to the sandbox.
+    `control_dir` is a private host directory the backend uses to talk to the sandbox; `mounts`
+    are further (host path, container path) pairs mounted read-write (a local forge's repository).
     """
 
     image: str
@@ -51,6 +52,7 @@ class SandboxSpec:
     read_only: bool = False
     ca_bundle: Path | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,8 @@ class DockerBackend:
             str(spec.workspace): {"bind": "/workspace", "mode": "rw"},
             str(control): {"bind": CONTROL, "mode": "rw"},
         }
+        for host, container in spec.mounts:
+            volumes[host] = {"bind": container, "mode": "rw"}
         if spec.ca_bundle is not None:
             volumes[str(spec.ca_bundle)] = {"bind": CA_BUNDLE_PATH, "mode": "ro"}
             env.update({name: CA_BUNDLE_PATH for name in CA_VARIABLES})

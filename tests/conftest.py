@@ -45,3 +45,13 @@ def _fail_without_docker_under_ci(request: pytest.FixtureRequest) -> None:
     for name, value in request.node.user_properties:
         if name == "docker_problem":
             pytest.fail(f"CI is set but Docker is unusable: {value}")
+
+
+@pytest.fixture
+def github(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The test GitHub server, reachable from sandboxes; stopped after the test."""
+    from tests.support.github import start_github
+
+    server = start_github(tmp_path / "github")
+    yield server
+    server.stop()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 from runner.engine import RunBusy
 from runner.errors import UsageError
+from runner.forges import open_forge
 from runner.lease import Lease
 from runner.objects import ObjectStore
 from runner.rollback import Undoer, describe_change, format_plan, plan_rollback
@@ -35,6 +38,7 @@ def rollback_run(
     to: str | None,
     dry_run: bool,
     out: TextIO,
+    token_file: Path | None = None,
 ) -> int:
     """Print the plan; unless `dry_run`, apply it while holding the run's lease. Exit 0 when all
     was undone; RollbackConflict (exit 1) stops at an unexpected state."""
@@ -49,7 +53,15 @@ def rollback_run(
         raise RunBusy(f"run {record.id} is in use by {holder}; wait for it to finish or stop that process")
     try:
         _reap_containers(record.id)
-        undoer = Undoer(store, ObjectStore(state_dir / "objects"), Workspace(Path(record.workspace)))
+        forges: dict[str, object] = {}
+
+        def forge_for(settings: Mapping[str, str]) -> object:
+            key = json.dumps(dict(settings), sort_keys=True)
+            if key not in forges:
+                forges[key] = open_forge(settings, state_dir=state_dir, token_file=token_file)
+            return forges[key]
+
+        undoer = Undoer(store, ObjectStore(state_dir / "objects"), Workspace(Path(record.workspace)), forge_for)
         undone = undoer.apply(plan, on_undone=lambda change: print(f"undone {describe_change(change)}", file=out))
     finally:
         lease.release()

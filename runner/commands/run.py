@@ -11,6 +11,7 @@ from typing import TextIO
 from runner import __version__
 from runner.actions import ACTIONS
 from runner.errors import ExitCode, UsageError
+from runner.forges import open_forge
 from runner.inputs import parse_assignments, resolve_inputs
 from runner.model import Pipeline
 from runner.plan import format_plan, plan
@@ -34,6 +35,12 @@ def check_actions(pipeline: Pipeline) -> None:
             raise UsageError(f"{where}: action '{step.uses}' is not available in pipe {__version__}")
 
 
+def needs_forge(pipeline: Pipeline) -> bool:
+    """Whether a step uses a git or forge action, or progress goes to an issue comment."""
+    uses = {step.uses for step in pipeline.all_steps() if step.uses}
+    return bool({u for u in uses if u.startswith(("git/", "github/"))}) or pipeline.report.issue_comment is not None
+
+
 def _interrupt_on_sigterm() -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -52,6 +59,8 @@ def run_pipeline(
     secret_files: list[Path] | None = None,
     workspace: Path | None = None,
     token_file: Path | None = None,
+    forge_settings: dict[str, str] | None = None,
+    publish: bool = True,
 ) -> int:
     """Run (or with `dry_run`, plan) the pipeline in `file` with `--input` assignments.
 
@@ -71,12 +80,23 @@ def run_pipeline(
     from sandbox import backend as make_backend
 
     secrets = resolve_secrets(pipeline, os.environ, secret_files or [])
+    settings = dict(forge_settings or {"forge": "github"})
+    if "repo" not in settings and isinstance(inputs.get("repo"), str):
+        settings["repo"] = inputs["repo"]
+    forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if needs_forge(pipeline) else None
     reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
     store = Store(state_dir)
     backend = make_backend("docker")
     _interrupt_on_sigterm()
     try:
-        options = RunOptions(state_dir=state_dir, secrets=secrets, workspace=workspace, token_file=token_file)
+        options = RunOptions(
+            state_dir=state_dir,
+            secrets=secrets,
+            workspace=workspace,
+            token_file=token_file,
+            forge=forge,
+            publish=publish,
+        )
         result = Engine(pipeline, store, backend, reporter, options).run(inputs)
     finally:
         reporter.close()
@@ -119,6 +139,8 @@ def resume_run(
         if unknown:
             raise UsageError(f"{pipeline.path}: --skip names no step: {', '.join(unknown)}")
         secrets = resolve_secrets(pipeline, os.environ, secret_files or [])
+        settings = record.outputs.get("forge")
+        forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if settings else None
         backend = make_backend("docker")
         reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
         _interrupt_on_sigterm()
@@ -129,6 +151,7 @@ def resume_run(
                 workspace=Path(record.workspace),
                 token_file=token_file,
                 trigger="resume",
+                forge=forge,
             )
             engine = Engine(pipeline, store, backend, reporter, options)
             engine.claim(record.id)

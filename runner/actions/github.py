@@ -1,0 +1,217 @@
+"""github/issue, github/comment, github/pull-request, github/labels, github/pr-diff, github/review,
+github/release: forge reads and writes, made on the host (they never touch the workspace).
+
+Writes are idempotent: each body carries a hidden marker, and a write first looks for its marker,
+so a retry after an ambiguous failure (a 502 after the write happened), a second run or a resume
+updates what exists instead of duplicating it. Under --no-publish writes are printed, not made.
+Every write that creates something is recorded with what undoes it (see runner/actions/undo.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from runner.actions import ActionContext, ActionResult
+from runner.forges.base import ForgeError, ReviewComment, has_marker, with_marker
+
+T = TypeVar("T")
+ENSURE_ATTEMPTS = 4
+
+
+def ensure(
+    find: Callable[[], T | None], create: Callable[[], T], sleep: Callable[[float], None] = time.sleep
+) -> tuple[T, bool]:
+    """(the existing thing, False), or (a new one, True). After a failed create it looks again
+    before trying again: the failure may have come after the write was made."""
+    for attempt in range(1, ENSURE_ATTEMPTS + 1):
+        found = find()
+        if found is not None:
+            return found, False
+        try:
+            return create(), True
+        except ForgeError:
+            if attempt == ENSURE_ATTEMPTS:
+                raise
+            sleep(min(2.0 ** (attempt - 1), 10.0))
+    raise AssertionError("unreachable")
+
+
+def _number(value: Any, what: str) -> int:
+    try:
+        return int(str(value).strip().lstrip("#"))
+    except ValueError:
+        raise ForgeError(f"{what}: {value!r} is not a number") from None
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(item) for item in value]
+
+
+def issue(ctx: ActionContext) -> ActionResult:
+    """Outputs number, title, body, labels (comma-separated), labels_json, author, url, milestone."""
+    found = ctx.need_forge().issue(_number(ctx.args["number"], "github/issue"))
+    return ActionResult(
+        {
+            "number": str(found.number),
+            "title": found.title,
+            "body": found.body,
+            "labels": ",".join(found.labels),
+            "labels_json": json.dumps(list(found.labels)),
+            "author": found.author,
+            "url": found.url,
+            "milestone": found.milestone or "",
+            "blocked_by": ",".join(str(n) for n in found.blocked_by),
+        }
+    )
+
+
+def comment(ctx: ActionContext) -> ActionResult:
+    """Comment on an issue; with mode update (the default) edit the comment this step made before
+    (in this or an earlier run for the same issue) in place. Outputs id, url, created."""
+    forge = ctx.need_forge()
+    number = _number(ctx.args["issue"], "github/comment")
+    key = f"{ctx.pipeline}/{ctx.step_id}/{number}"
+    body = with_marker(str(ctx.args["body"]), "comment", key)
+    if not ctx.publish:
+        ctx.log(f"--no-publish: would comment on #{number}:\n{body}")
+        return ActionResult({"id": "", "url": "", "created": "false", "published": "false"})
+
+    def find() -> Any:
+        if ctx.args.get("mode") == "create":
+            return None
+        return next((c for c in forge.comments(number) if has_marker(c.body, "comment", key)), None)
+
+    found, created = ensure(find, lambda: forge.create_comment(number, body))
+    if created:
+        ctx.record("comment_create", f"#{number}", {"issue": number, "comment_id": found.id})
+    elif found.body != body:
+        found = forge.update_comment(number, found.id, body)
+    return ActionResult({"id": str(found.id), "url": found.url, "created": str(created).lower()})
+
+
+def pull_request(ctx: ActionContext) -> ActionResult:
+    """Open the pull request for the run's branch, or update the open one (title, body); add
+    labels and reviewers. Outputs number, url, created."""
+    forge = ctx.need_forge()
+    head = str(ctx.args.get("head") or ctx.state.branch or "")
+    if not head:
+        return ActionResult(error="github/pull-request: no branch (run git/checkout first, or give head)")
+    base = str(ctx.args.get("base") or ctx.state.base or forge.default_branch())
+    title = str(ctx.args["title"])
+    body = with_marker(str(ctx.args.get("body") or ""), "pull-request", f"{ctx.pipeline}/{head}")
+    draft = str(ctx.args.get("draft", True)).lower() == "true"
+    labels, reviewers = _strings(ctx.args.get("labels")), _strings(ctx.args.get("reviewers"))
+    if not ctx.publish:
+        ctx.log(f"--no-publish: would open or update the pull request {head} -> {base}: {title}\n{body}")
+        return ActionResult({"number": "", "url": "", "created": "false", "published": "false"})
+    found, created = ensure(
+        lambda: forge.find_pull_request(head), lambda: forge.create_pull_request(title, body, head, base, draft)
+    )
+    if created:
+        ctx.record("pr_create", f"#{found.number}", {"number": found.number})
+    elif (found.title, found.body) != (title, body):
+        ctx.record("pr_update", f"#{found.number}", {"number": found.number, "title": found.title, "body": found.body})
+        found = forge.update_pull_request(found.number, title=title, body=body)
+    added = [label for label in labels if label not in found.labels]
+    if added:
+        forge.add_labels(found.number, added)
+        for label in added:
+            ctx.record("label_add", f"#{found.number}", {"issue": found.number, "label": label})
+    if reviewers:
+        forge.request_reviewers(found.number, reviewers)
+    ctx.state.pull_request, ctx.state.pull_request_url = found.number, found.url
+    return ActionResult({"number": str(found.number), "url": found.url, "created": str(created).lower()})
+
+
+def labels(ctx: ActionContext) -> ActionResult:
+    """Add and remove labels of an issue or pull request. Outputs labels (comma-separated)."""
+    forge = ctx.need_forge()
+    number = _number(ctx.args["issue"], "github/labels")
+    add, remove = _strings(ctx.args.get("add")), _strings(ctx.args.get("remove"))
+    if not ctx.publish:
+        ctx.log(f"--no-publish: would label #{number}: add {add}, remove {remove}")
+        return ActionResult({"labels": "", "published": "false"})
+    current = forge.issue(number).labels
+    new = [label for label in add if label not in current]
+    if new:
+        forge.add_labels(number, new)
+        for label in new:
+            ctx.record("label_add", f"#{number}", {"issue": number, "label": label})
+    for label in remove:
+        if label in current:
+            forge.remove_label(number, label)
+    return ActionResult({"labels": ",".join(forge.issue(number).labels)})
+
+
+def pr_diff(ctx: ActionContext) -> ActionResult:
+    """The files and patch of a pull request, for reviews. Outputs files (JSON), patch, count."""
+    files = ctx.need_forge().pull_request_files(_number(ctx.args["number"], "github/pr-diff"))
+    summary = [{"path": f.path, "status": f.status, "additions": f.additions, "deletions": f.deletions} for f in files]
+    patch = "\n".join(f"--- a/{f.path}\n+++ b/{f.path}\n{f.patch}" for f in files)
+    return ActionResult({"files": json.dumps(summary), "patch": patch, "count": str(len(files))})
+
+
+REVIEW_EVENTS = {"pass": "APPROVE", "changes_required": "REQUEST_CHANGES", "blocked": "REQUEST_CHANGES"}
+
+
+def review(ctx: ActionContext) -> ActionResult:
+    """Post a review; with `result` (a review-result JSON) its status picks the event
+    (changes_required and blocked request changes) and its issues with a path and line become
+    inline comments. Outputs id, event."""
+    forge = ctx.need_forge()
+    number = _number(ctx.args["number"], "github/review")
+    result = json.loads(ctx.args["result"]) if ctx.args.get("result") else {}
+    event = str(ctx.args.get("event") or "auto")
+    if event == "auto":
+        event = REVIEW_EVENTS.get(str(result.get("status")), "COMMENT")
+    body = str(ctx.args.get("body") or result.get("summary") or "")
+    comments = [
+        ReviewComment(
+            str(item["path"]),
+            int(item["line"]),
+            f"**{item.get('severity', 'note')}**: {item.get('title', '')}\n\n{item.get('details', '')}",
+        )
+        for item in result.get("issues", [])
+        if item.get("path") and item.get("line")
+    ]
+    key = f"{ctx.pipeline}/{ctx.step_id}/{number}"
+    body = with_marker(body, "review", key)
+    if not ctx.publish:
+        ctx.log(f"--no-publish: would review #{number} ({event}):\n{body}")
+        return ActionResult({"id": "", "event": event, "published": "false"})
+    found, _ = ensure(
+        lambda: next((r for r in forge.reviews(number) if has_marker(r[1], "review", key)), None),
+        lambda: (forge.create_review(number, body, event, comments), body),
+    )
+    return ActionResult({"id": str(found[0]), "event": event})
+
+
+def release(ctx: ActionContext) -> ActionResult:
+    """Create the draft release for `tag`, or update it when it exists (never a duplicate); a
+    published release is left alone and fails the step. Outputs id, url, created."""
+    forge = ctx.need_forge()
+    tag = str(ctx.args["tag"])
+    name = str(ctx.args.get("name") or tag)
+    body = with_marker(str(ctx.args.get("body") or ""), "release", f"{ctx.pipeline}/{tag}")
+    draft = str(ctx.args.get("draft", True)).lower() == "true"
+    if not ctx.publish:
+        ctx.log(f"--no-publish: would draft release {tag} ({name}):\n{body}")
+        return ActionResult({"id": "", "url": "", "created": "false", "published": "false"})
+    found, created = ensure(
+        lambda: next((r for r in forge.releases() if r.tag == tag), None),
+        lambda: forge.create_release(tag, name, body, draft, ctx.args.get("target")),
+    )
+    if created:
+        ctx.record("release_create", tag, {"release_id": found.id, "tag": tag})
+    elif not found.draft:
+        return ActionResult(error=f"github/release: release {tag} is already published; pipe only edits drafts")
+    elif (found.name, found.body) != (name, body):
+        found = forge.update_release(found.id, name=name, body=body)
+    return ActionResult({"id": str(found.id), "url": found.url, "created": str(created).lower()})

@@ -1,0 +1,148 @@
+"""The forge interface (where issues, pull requests, comments and releases live) and its records.
+
+Implementations: runner/forges/github.py (the REST API through PyGithub) and runner/forges/local.py
+(markdown issue files and records under the state directory). Writes are made idempotent by the
+callers with `marker()`: a hidden HTML comment in the body names what wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from runner.errors import PipeError
+
+
+class ForgeError(PipeError):
+    """The forge refused or failed a request; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    labels: tuple[str, ...]
+    author: str
+    url: str
+    state: str = "open"
+    milestone: str | None = None
+    blocked_by: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    url: str
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str
+    title: str
+    body: str
+    head: str
+    base: str
+    draft: bool = False
+    state: str = "open"
+    labels: tuple[str, ...] = ()
+    head_sha: str = ""
+
+
+@dataclass(frozen=True)
+class Release:
+    id: int
+    tag: str
+    name: str
+    body: str
+    draft: bool
+    url: str
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    path: str
+    status: str
+    additions: int
+    deletions: int
+    patch: str
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    path: str
+    line: int
+    body: str
+
+
+@dataclass(frozen=True)
+class CloneSource:
+    """How a sandbox reaches the repository: `url` for git, and host paths to mount (host, container)."""
+
+    url: str
+    mounts: tuple[tuple[str, str], ...] = field(default=())
+    needs_token: bool = True
+
+
+class Forge(Protocol):
+    """A place where one repository's issues and pull requests live."""
+
+    name: str
+    repo: str
+
+    def describe(self) -> dict[str, str]:
+        """What a later process needs to open this forge again (stored with changes)."""
+        ...
+
+    def default_branch(self) -> str: ...
+    def clone_source(self) -> CloneSource: ...
+    def issue(self, number: int) -> Issue: ...
+    def issues(self, state: str = "open") -> list[Issue]: ...
+    def comments(self, issue: int) -> list[Comment]: ...
+    def create_comment(self, issue: int, body: str) -> Comment: ...
+    def update_comment(self, issue: int, comment_id: int, body: str) -> Comment: ...
+    def delete_comment(self, issue: int, comment_id: int) -> None: ...
+    def find_pull_request(self, head: str) -> PullRequest | None: ...
+    def pull_request(self, number: int) -> PullRequest: ...
+    def create_pull_request(self, title: str, body: str, head: str, base: str, draft: bool) -> PullRequest: ...
+    def update_pull_request(
+        self, number: int, *, title: str | None = None, body: str | None = None, state: str | None = None
+    ) -> PullRequest: ...
+    def pull_request_files(self, number: int) -> list[FileDiff]: ...
+    def request_reviewers(self, number: int, reviewers: list[str]) -> None: ...
+    def create_review(self, number: int, body: str, event: str, comments: list[ReviewComment]) -> int: ...
+    def reviews(self, number: int) -> list[tuple[int, str]]:
+        """(id, body) of the pull request's reviews."""
+        ...
+
+    def add_labels(self, issue: int, labels: list[str]) -> None: ...
+    def remove_label(self, issue: int, label: str) -> None: ...
+    def releases(self) -> list[Release]: ...
+    def create_release(self, tag: str, name: str, body: str, draft: bool, target: str | None) -> Release: ...
+    def update_release(self, release_id: int, *, name: str, body: str) -> Release: ...
+    def delete_release(self, release_id: int) -> None: ...
+    def branch_sha(self, branch: str) -> str | None: ...
+    def set_branch(self, branch: str, sha: str) -> None: ...
+    def delete_branch(self, branch: str) -> None: ...
+
+
+MARKER = re.compile(r"<!-- pipe:([a-z-]+) ([^>]*?) -->")
+
+
+def marker(kind: str, key: str) -> str:
+    """The hidden marker pipe puts in bodies it writes, e.g. `<!-- pipe:comment issue-to-pr/notify/12 -->`."""
+    return f"<!-- pipe:{kind} {key} -->"
+
+
+def has_marker(body: str | None, kind: str, key: str) -> bool:
+    return marker(kind, key) in (body or "")
+
+
+def with_marker(body: str, kind: str, key: str) -> str:
+    """`body` ending with the marker (once)."""
+    tag = marker(kind, key)
+    return body if tag in body else f"{body.rstrip()}\n\n{tag}\n"
