@@ -5,7 +5,6 @@ the same flow with no token at all."""
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from runner.store import Store
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer
 from tests.support.pipelines import write_pipeline
+from tests.support.trees import git_environment
 
 pytestmark = pytest.mark.docker
 
@@ -211,14 +211,7 @@ steps:
 """
     repo.git("branch", "old", "main")
     work = tmp_path / "upstream"
-    environment = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_AUTHOR_NAME": "u",
-        "GIT_AUTHOR_EMAIL": "u@e",
-        "GIT_COMMITTER_NAME": "u",
-        "GIT_COMMITTER_EMAIL": "u@e",
-    }
+    environment = git_environment()
     subprocess.run(["git", "clone", "-q", str(repo.git_dir), str(work)], check=True, env=environment)
     (work / "calc.py").write_text("def add(a, b):\n    return a.__add__(b)\n")
     subprocess.run(["git", "commit", "-qam", "upstream"], cwd=work, check=True, env=environment)
@@ -239,14 +232,7 @@ def test_the_same_flow_on_a_local_forge_needs_no_token(cli, tmp_path: Path, monk
     source = tmp_path / "src"
     source.mkdir()
     (source / "calc.py").write_text("def add(a, b):\n    return a - b\n")
-    environment = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_AUTHOR_NAME": "u",
-        "GIT_AUTHOR_EMAIL": "u@e",
-        "GIT_COMMITTER_NAME": "u",
-        "GIT_COMMITTER_EMAIL": "u@e",
-    }
+    environment = git_environment()
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=source, check=True, env=environment)
     subprocess.run(["git", "add", "-A"], cwd=source, check=True, env=environment)
     subprocess.run(["git", "commit", "-qm", "initial"], cwd=source, check=True, env=environment)

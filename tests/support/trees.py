@@ -55,6 +55,19 @@ class TreeRecorder:
         pass
 
 
+def git_environment() -> dict[str, str]:
+    """The environment for git commands a test runs on the host: no user or system config, a fixed identity."""
+    return {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+
 def git_repository(path: Path, files: Mapping[str, str]) -> None:
     """A git repository at `path` with `files` committed on `main` (made on the host by the test,
     before any sandbox touched it)."""
@@ -62,12 +75,8 @@ def git_repository(path: Path, files: Mapping[str, str]) -> None:
     for name, text in files.items():
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text)
-    environment = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
-    for argv in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "initial"],
-    ):
+    environment = git_environment()
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "initial"]):
         subprocess.run(argv, cwd=path, check=True, env=environment)
     if os.geteuid() == 0:
         for directory, dirs, files_ in os.walk(path):
