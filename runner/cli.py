@@ -301,6 +301,66 @@ def logs(run_id: str, step: str | None, follow: bool, state_dir: Path | None) ->
     return show_logs(_store(state_dir), run_id, step, sys.stdout, follow=follow)
 
 
+def _decide(
+    decision: str,
+    run_id: str,
+    comment: str | None,
+    secret_files: tuple[Path, ...],
+    token_file: Path | None,
+    state_dir: Path | None,
+    json_lines: bool,
+) -> int:
+    from runner.commands.run import decide_run
+    from runner.store import default_state_dir
+
+    return decide_run(
+        run_id,
+        decision,
+        comment,
+        state_dir=default_state_dir(state_dir),
+        out=sys.stdout,
+        json_lines=json_lines,
+        secret_files=list(secret_files),
+        token_file=token_file,
+    )
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--comment", help="A note kept with the decision (the wait step's `comment` output).")
+@secret_options
+@state_option
+@json_option
+def approve(
+    run_id: str,
+    comment: str | None,
+    secret_files: tuple[Path, ...],
+    token_file: Path | None,
+    state_dir: Path | None,
+    json_lines: bool,
+) -> int:
+    """Approve the wait point RUN is waiting at, and continue the run."""
+    return _decide("approved", run_id, comment, secret_files, token_file, state_dir, json_lines)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--comment", help="Why (the wait step's error says it).")
+@secret_options
+@state_option
+@json_option
+def reject(
+    run_id: str,
+    comment: str | None,
+    secret_files: tuple[Path, ...],
+    token_file: Path | None,
+    state_dir: Path | None,
+    json_lines: bool,
+) -> int:
+    """Reject the wait point RUN is waiting at: the step fails and on-failure applies."""
+    return _decide("rejected", run_id, comment, secret_files, token_file, state_dir, json_lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line `argv` (default: sys.argv[1:]) and return the exit code."""
 

@@ -20,7 +20,7 @@ from typing import Any
 import tenacity
 
 from runner import __version__
-from runner.actions import ActionContext, ActionResult, RunState, SandboxRun, action_function
+from runner.actions import MAX_CAPTURE, ActionContext, ActionResult, RunState, SandboxRun, action_function
 from runner.changes import Recorder
 from runner.credentials import github_environment
 from runner.errors import EngineUnavailable, PipeError, TemplateError
@@ -57,6 +57,14 @@ class RunOptions:
     trigger: str = "cli"
     forge: Any = None
     publish: bool = True
+
+
+class RunWaiting(Exception):
+    """Raised through the run loop when a wait point waits for a decision."""
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(step_id)
+        self.step_id = step_id
 
 
 class RunBusy(PipeError):
@@ -114,6 +122,7 @@ class Engine:
         self._lease: Lease | None = None
         self.forge = options.forge
         self.state = RunState()
+        self._waiting_at: str | None = None
 
     # ---- the run ---------------------------------------------------------------------------
 
@@ -207,6 +216,9 @@ class Engine:
         except KeyboardInterrupt:
             status = RunStatus.CANCELLED
             error = "interrupted"
+        except RunWaiting as waiting:
+            status = RunStatus.WAITING
+            self._waiting_at = waiting.step_id
         except EngineUnavailable:
             status, error = RunStatus.FAILED, "the sandbox engine stopped answering"
             raise
@@ -221,7 +233,7 @@ class Engine:
             finally:
                 failed_step = next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
                 if status is not RunStatus.FAILED:
-                    failed_step = None
+                    failed_step = self._waiting_at if status is RunStatus.WAITING else None
                 self.store.update_run(
                     run_id,
                     status=status.value,
@@ -391,18 +403,40 @@ class Engine:
         timeout = self._timeout(step)
 
         def work(on_output: Callable[[bytes], None], number: int) -> tuple[ExecResult, dict[str, str], str | None]:
-            def run_in_sandbox(script: str, env: Mapping[str, str], mounts: tuple[tuple[str, str], ...]) -> SandboxRun:
+            def run_in_sandbox(
+                script: str,
+                env: Mapping[str, str],
+                mounts: tuple[tuple[str, str], ...] = (),
+                files: Mapping[str, bytes] | None = None,
+            ) -> SandboxRun:
+                captured: list[bytes] = []
+                size = 0
+
+                def capture(data: bytes) -> None:
+                    nonlocal size
+                    on_output(data)
+                    captured.append(data)
+                    size += len(data)
+                    while size > MAX_CAPTURE and len(captured) > 1:
+                        size -= len(captured.pop(0))
+
                 prepared = sandboxes.fresh(step, mounts)
                 try:
-                    payload = Payload(script, {**late_env, **env, "PIPE_ATTEMPT": str(number)})
-                    result = prepared.execute(payload, timeout=timeout, on_output=on_output)
+                    payload = Payload(script, {**late_env, **env, "PIPE_ATTEMPT": str(number)}, dict(files or {}))
+                    result = prepared.execute(payload, timeout=timeout, on_output=capture)
                 finally:
                     prepared.discard()
                 try:
                     outputs = parse_outputs(result.outputs)
                 except OutputError:
                     outputs = {}
-                return SandboxRun(result, outputs)
+                text = self.masker.mask(b"".join(captured).decode("utf-8", errors="replace"))
+                return SandboxRun(result, outputs, text)
+
+            def undo_pending() -> int:
+                found = self._recorder.scan(None)
+                Undoer(self.store, self._objects, Workspace(self._workspace)).restore_unrecorded(found)
+                return len(found)
 
             def record(kind: str, target: str, data: Mapping[str, Any]) -> None:
                 settings = self.forge.describe() if self.forge is not None else {}
@@ -422,6 +456,11 @@ class Engine:
                 log=lambda text: on_output(text.rstrip("\n").encode() + b"\n"),
                 run_in_sandbox=run_in_sandbox,
                 record=record,
+                pending_changes=lambda: self._recorder.scan(None),
+                undo_pending=undo_pending,
+                base_dir=Path(self.pipeline.path).resolve().parent,
+                store=self.store,
+                iteration=iteration,
             )
             started = time.monotonic()
             try:
@@ -432,6 +471,8 @@ class Engine:
                 done = ActionResult(error=str(problem))
             finally:
                 self._save_state()
+            if done.waiting:
+                raise RunWaiting(step.id)
             status = ExecStatus.SUCCEEDED if done.error is None else ExecStatus.FAILED
             result = ExecResult(status, 0 if done.error is None else 1, time.monotonic() - started)
             return result, done.outputs, done.error
@@ -535,6 +576,9 @@ class Engine:
                 result, error = ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(problem)), str(problem)
             except KeyboardInterrupt:
                 self.store.finish_attempt(attempt_id, ExecStatus.CANCELLED.value, None, time.time(), {}, "interrupted")
+                raise
+            except RunWaiting:
+                self.store.finish_attempt(attempt_id, "waiting", None, time.time(), {}, None)
                 raise
             finally:
                 rest = lines.flush()

@@ -42,11 +42,23 @@ def sandbox_user(workspace: Path) -> tuple[int, int]:
     return info.st_uid, info.st_gid
 
 
+def hand_over(root: Path, uid: int, gid: int) -> None:
+    """Make `root` and everything below it owned by uid:gid, without following symlinks. Used when
+    pipe runs as root, so the unprivileged sandbox user can write where steps must write."""
+    if os.geteuid() != 0 or os.lstat(root).st_uid == uid:
+        return
+    for directory, names, files in os.walk(root):
+        os.lchown(directory, uid, gid)
+        for name in names + files:
+            os.lchown(os.path.join(directory, name), uid, gid)
+
+
 def prepare_workspace(workspace: Path) -> None:
-    """Create `workspace`; when the runner is root, hand it to the unprivileged sandbox user."""
+    """Create `workspace`; when the runner is root and the workspace is root's, hand it to the
+    unprivileged sandbox user (steps never run as root)."""
     workspace.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0 and os.stat(workspace).st_uid == 0 and not any(workspace.iterdir()):
-        os.chown(workspace, UNPRIVILEGED, UNPRIVILEGED)
+    if os.geteuid() == 0 and os.stat(workspace).st_uid == 0:
+        hand_over(workspace, UNPRIVILEGED, UNPRIVILEGED)
 
 
 def container_workdir(workdir: str | None) -> str:

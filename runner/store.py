@@ -123,6 +123,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN lease_until REAL;
     ALTER TABLE runs ADD COLUMN host TEXT
     """,
+    """
+    CREATE TABLE approvals (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        step_id TEXT NOT NULL,
+        iteration INTEGER NOT NULL DEFAULT 0,
+        requested_at REAL NOT NULL,
+        after_comment INTEGER NOT NULL DEFAULT 0,
+        decision TEXT CHECK (decision IN ('approved', 'rejected')),
+        comment TEXT,
+        decided_by TEXT,
+        decided_at REAL,
+        PRIMARY KEY (run_id, step_id, iteration)
+    )
+    """,
 )
 
 
@@ -183,6 +197,21 @@ class ChangeRecord:
     data: dict[str, Any]
     recorded_at: float
     undone_at: float | None
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A wait point's approval: pending while `decision` is None."""
+
+    run_id: str
+    step_id: str
+    iteration: int
+    requested_at: float
+    after_comment: int
+    decision: str | None
+    comment: str | None
+    decided_by: str | None
+    decided_at: float | None
 
 
 @dataclass(frozen=True)
@@ -480,6 +509,45 @@ class Store:
                 )
             if manifest_delete is not None:
                 db.execute("DELETE FROM manifest WHERE run_id = ? AND path = ?", (run_id, manifest_delete))
+
+    # ---- approvals (wait points) -------------------------------------------------------------
+
+    def approval(self, run_id: str, step_id: str, iteration: int) -> ApprovalRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM approvals WHERE run_id = ? AND step_id = ? AND iteration = ?", (run_id, step_id, iteration)
+        ).fetchone()
+        return _record(ApprovalRecord, row) if row else None
+
+    def request_approval(self, run_id: str, step_id: str, iteration: int, after_comment: int) -> ApprovalRecord:
+        """The pending approval of a wait point, created on the first request."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO approvals (run_id, step_id, iteration, requested_at, after_comment)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (run_id, step_id, iteration, time.time(), after_comment),
+            )
+        found = self.approval(run_id, step_id, iteration)
+        assert found is not None
+        return found
+
+    def decide(self, run_id: str, decision: str, comment: str | None, by: str) -> ApprovalRecord:
+        """Record the decision on the run's open approval. Raises UsageError when none is open."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT step_id, iteration FROM approvals WHERE run_id = ? AND decision IS NULL"
+                " ORDER BY requested_at DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise UsageError(f"run {run_id} is not waiting for an approval")
+            db.execute(
+                "UPDATE approvals SET decision = ?, comment = ?, decided_by = ?, decided_at = ?"
+                " WHERE run_id = ? AND step_id = ? AND iteration = ?",
+                (decision, comment, by, time.time(), run_id, row["step_id"], row["iteration"]),
+            )
+        found = self.approval(run_id, row["step_id"], row["iteration"])
+        assert found is not None
+        return found
 
     # ---- leases: which process owns a run --------------------------------------------------
 

@@ -57,10 +57,12 @@ class SandboxSpec:
 
 @dataclass(frozen=True)
 class Payload:
-    """What the sandbox runs: a shell script, and environment values known only now."""
+    """What the sandbox runs: a shell script, environment values known only now, and `files`
+    (name -> bytes) placed in the sandbox's private directory, readable at `/pipe/NAME`."""
 
     script: str
     env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

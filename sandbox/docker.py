@@ -272,6 +272,10 @@ class DockerPrepared:
         if payload.env:
             lines = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in payload.env.items())
             _write_private(control / "env", lines, owner)
+        for name, data in payload.files.items():
+            if "/" in name or name in ("go", "script", "env", "log", "status", "output") or name.startswith("."):
+                raise ValueError(f"invalid payload file name {name!r}")
+            _write_private(control / name, data, owner)
         try:
             self._release()
         except _StartFailure as failure:
@@ -392,10 +396,10 @@ class _StartFailure(Exception):
     pass
 
 
-def _write_private(path: Path, text: str, owner: os.stat_result) -> None:
+def _write_private(path: Path, text: str | bytes, owner: os.stat_result) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(descriptor, text.encode())
+        os.write(descriptor, text.encode() if isinstance(text, str) else text)
     finally:
         os.close(descriptor)
     if os.geteuid() == 0:

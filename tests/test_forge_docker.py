@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -282,3 +283,49 @@ def test_hard_rollback_deletes_the_branch_closes_the_pr_and_deletes_comments(
     assert [p["state"] for p in repo.pulls.values()] == ["closed"]
     assert repo.comments == {}
     assert [label["name"] for label in repo.issues[1]["labels"]] == ["bug"]
+
+
+APPROVAL = """\
+version: 1
+name: gated
+inputs: {issue: {type: integer}}
+sandbox: {network: none}
+steps:
+  - id: gate
+    uses: wait/approval
+    with: {issue: "{{ inputs.issue }}", approvers: [maintainer], prompt: "Go ahead?", poll-for: POLL, poll-every: 0.2s}
+  - id: after
+    run: |
+      by={{ steps.gate.outputs.by }} comment={{ steps.gate.outputs.comment }}
+      echo "approved by $by: $comment"
+"""
+
+
+def test_an_approve_comment_by_an_approver_decides_while_polling(cli, tmp_path: Path, github: GitHubServer) -> None:
+    make_repo(github)
+
+    def comment_later() -> None:
+        time.sleep(1.0)
+        github.comment_as("octo/demo", 1, "/approve from a stranger", "stranger")
+        time.sleep(0.5)
+        github.comment_as("octo/demo", 1, "/approve looks good", "maintainer")
+
+    thread = threading.Thread(target=comment_later)
+    thread.start()
+    result, _ = run_flow(cli, tmp_path, github, APPROVAL.replace("POLL", "20s"))
+    thread.join()
+    assert result.code == 0, result.out + result.err
+    assert "after | approved by maintainer: looks good" in result.out
+    asked = [c["body"] for c in github.repos["octo/demo"].comments.values() if "waiting for approval" in c["body"]]
+    assert len(asked) == 1 and "Go ahead?" in asked[0]
+
+
+def test_a_reject_comment_is_seen_by_resume(cli, tmp_path: Path, github: GitHubServer) -> None:
+    make_repo(github)
+    result, record = run_flow(cli, tmp_path, github, APPROVAL.replace("POLL", "0s"))
+    assert result.code == 3
+    github.comment_as("octo/demo", 1, "/reject not this week", "maintainer")
+    resumed = cli("resume", record.id, "--state-dir", str(tmp_path / "state"))
+    assert resumed.code == 1
+    gate = next(s for s in Store(tmp_path / "state").steps(record.id) if s.step_id == "gate")
+    assert gate.error == "rejected by maintainer: not this week"

@@ -31,6 +31,9 @@ ACTIONS: dict[str, str] = {
     "github/pr-diff": "runner.actions.github:pr_diff",
     "github/review": "runner.actions.github:review",
     "github/release": "runner.actions.github:release",
+    "verify": "runner.actions.verify:verify",
+    "agent": "runner.actions.agent:agent",
+    "wait/approval": "runner.actions.wait:approval",
 }
 
 
@@ -50,16 +53,25 @@ class RunState:
 
 @dataclass(frozen=True)
 class SandboxRun:
-    """A script's end in the sandbox: how it ended and the outputs it wrote."""
+    """A script's end in the sandbox: how it ended, the outputs it wrote, and its output (stdout
+    and stderr merged, masked, the last MAX_CAPTURE characters)."""
 
     result: ExecResult
     outputs: dict[str, str]
+    output: str = ""
+
+
+MAX_CAPTURE = 1024 * 1024
 
 
 @dataclass
 class ActionContext:
     """What an action may use. `args` are its rendered `with:` arguments; `forge` is None when the
-    run has none (`need_forge()` says so clearly); `publish` is False under --no-publish."""
+    run has none (`need_forge()` says so clearly); `publish` is False under --no-publish.
+
+    `run_in_sandbox(script, env, mounts, files=None)` runs a script in a fresh sandbox of the step;
+    `pending_changes()` lists what the attempt changed in the workspace so far and `undo_pending()`
+    puts it back; `base_dir` is the pipeline file's directory (for relative paths such as schemas)."""
 
     run_id: str
     pipeline: str
@@ -71,8 +83,13 @@ class ActionContext:
     publish: bool
     forge: Any
     log: Callable[[str], None]
-    run_in_sandbox: Callable[[str, Mapping[str, str], tuple[tuple[str, str], ...]], SandboxRun]
+    run_in_sandbox: Callable[..., SandboxRun]
     record: Callable[[str, str, Mapping[str, Any]], None]
+    pending_changes: Callable[[], list[Any]] = lambda: []
+    undo_pending: Callable[[], int] = lambda: 0
+    base_dir: Path = Path(".")
+    store: Any = None
+    iteration: int = 0
 
     def need_forge(self) -> Any:
         if self.forge is None:
@@ -86,6 +103,7 @@ class ActionResult:
 
     outputs: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    waiting: bool = False
 
 
 def action_function(name: str) -> Callable[[ActionContext], ActionResult]:

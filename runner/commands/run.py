@@ -36,9 +36,14 @@ def check_actions(pipeline: Pipeline) -> None:
 
 
 def needs_forge(pipeline: Pipeline) -> bool:
-    """Whether a step uses a git or forge action, or progress goes to an issue comment."""
-    uses = {step.uses for step in pipeline.all_steps() if step.uses}
-    return bool({u for u in uses if u.startswith(("git/", "github/"))}) or pipeline.report.issue_comment is not None
+    """Whether a step uses a git or forge action or waits for comments on an issue, or progress
+    goes to an issue comment."""
+    for step in pipeline.all_steps():
+        if step.uses and step.uses.startswith(("git/", "github/")):
+            return True
+        if step.uses == "wait/approval" and step.with_.get("issue") is not None:
+            return True
+    return pipeline.report.issue_comment is not None
 
 
 def _interrupt_on_sigterm() -> None:
@@ -103,6 +108,41 @@ def run_pipeline(
         backend.close()
         store.close()
     return int(result.exit_code)
+
+
+def decide_run(
+    run_id: str,
+    decision: str,
+    comment: str | None,
+    *,
+    state_dir: Path,
+    out: TextIO,
+    json_lines: bool = False,
+    secret_files: list[Path] | None = None,
+    token_file: Path | None = None,
+) -> int:
+    """Record `decision` (approved|rejected) on the run's open wait point, then continue the run.
+    Raises UsageError when the run is not waiting."""
+    import getpass
+
+    store = Store(state_dir)
+    try:
+        record = store.run(run_id)
+        if record.status != "waiting":
+            raise UsageError(f"run {record.id} is {record.status}, not waiting for an approval")
+        store.decide(record.id, decision, comment, getpass.getuser())
+    finally:
+        store.close()
+    return resume_run(
+        record.id,
+        from_step=None,
+        skip=[],
+        state_dir=state_dir,
+        out=out,
+        json_lines=json_lines,
+        secret_files=secret_files,
+        token_file=token_file,
+    )
 
 
 def resume_run(

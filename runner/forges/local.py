@@ -91,13 +91,10 @@ class LocalForge:
 
     def share_with(self, uid: int, gid: int) -> None:
         """Let the sandbox user push to repo.git: when pipe runs as root, hand the repository to
-        that user (as the workspace is), without following symlinks."""
-        if os.geteuid() != 0 or os.lstat(self.git_dir).st_uid == uid:
-            return
-        for directory, names, files in os.walk(self.git_dir):
-            os.lchown(directory, uid, gid)
-            for name in names + files:
-                os.lchown(os.path.join(directory, name), uid, gid)
+        that user (as the workspace is)."""
+        from runner.sandboxing import hand_over
+
+        hand_over(self.git_dir, uid, gid)
 
     def clone_source(self) -> CloneSource:
         return CloneSource(url=CONTAINER_PATH, mounts=((str(self.git_dir), CONTAINER_PATH),), needs_token=False)

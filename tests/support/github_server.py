@@ -454,6 +454,14 @@ class GitHubServer:
                 return function(self, repo, query, data, *found.groups())  # type: ignore[no-any-return]
         return 404, {"message": f"Not Found: {method} {rest}"}
 
+    def comment_as(self, full_name: str, number: int, body: str, author: str) -> dict[str, Any]:
+        """A comment by `author` (someone other than the token's user), as a person would post."""
+        with self.lock:
+            repo = self.repos[full_name]
+            comment = self._comment(repo, number, body)
+            comment["user"] = _user(author, self.base)
+            return comment
+
     def _comment(self, repo: Repo, number: int, body: str) -> dict[str, Any]:
         comment_id = next(self.ids)
         url = f"{repo.api}/issues/comments/{comment_id}"
