@@ -301,64 +301,52 @@ def logs(run_id: str, step: str | None, follow: bool, state_dir: Path | None) ->
     return show_logs(_store(state_dir), run_id, step, sys.stdout, follow=follow)
 
 
-def _decide(
-    decision: str,
-    run_id: str,
-    comment: str | None,
-    secret_files: tuple[Path, ...],
-    token_file: Path | None,
-    state_dir: Path | None,
-    json_lines: bool,
-) -> int:
-    from runner.commands.run import decide_run
-    from runner.store import default_state_dir
+def _decision_command(name: str, decision: str, summary: str, comment_help: str) -> None:
+    """Register `pipe NAME RUN [--comment TEXT]`, which records `decision` and continues the run."""
 
-    return decide_run(
-        run_id,
-        decision,
-        comment,
-        state_dir=default_state_dir(state_dir),
-        out=sys.stdout,
-        json_lines=json_lines,
-        secret_files=list(secret_files),
-        token_file=token_file,
-    )
+    @click.argument("run_id", metavar="RUN")
+    @click.option("--comment", help=comment_help)
+    @secret_options
+    @state_option
+    @json_option
+    def command(
+        run_id: str,
+        comment: str | None,
+        secret_files: tuple[Path, ...],
+        token_file: Path | None,
+        state_dir: Path | None,
+        json_lines: bool,
+    ) -> int:
+        from runner.commands.run import decide_run
+        from runner.store import default_state_dir
 
+        return decide_run(
+            run_id,
+            decision,
+            comment,
+            state_dir=default_state_dir(state_dir),
+            out=sys.stdout,
+            json_lines=json_lines,
+            secret_files=list(secret_files),
+            token_file=token_file,
+        )
 
-@cli.command()
-@click.argument("run_id", metavar="RUN")
-@click.option("--comment", help="A note kept with the decision (the wait step's `comment` output).")
-@secret_options
-@state_option
-@json_option
-def approve(
-    run_id: str,
-    comment: str | None,
-    secret_files: tuple[Path, ...],
-    token_file: Path | None,
-    state_dir: Path | None,
-    json_lines: bool,
-) -> int:
-    """Approve the wait point RUN is waiting at, and continue the run."""
-    return _decide("approved", run_id, comment, secret_files, token_file, state_dir, json_lines)
+    command.__doc__ = summary
+    cli.command(name)(command)
 
 
-@cli.command()
-@click.argument("run_id", metavar="RUN")
-@click.option("--comment", help="Why (the wait step's error says it).")
-@secret_options
-@state_option
-@json_option
-def reject(
-    run_id: str,
-    comment: str | None,
-    secret_files: tuple[Path, ...],
-    token_file: Path | None,
-    state_dir: Path | None,
-    json_lines: bool,
-) -> int:
-    """Reject the wait point RUN is waiting at: the step fails and on-failure applies."""
-    return _decide("rejected", run_id, comment, secret_files, token_file, state_dir, json_lines)
+_decision_command(
+    "approve",
+    "approved",
+    "Approve the wait point RUN is waiting at, and continue the run.",
+    "A note kept with the decision (the wait step's `comment` output).",
+)
+_decision_command(
+    "reject",
+    "rejected",
+    "Reject the wait point RUN is waiting at: the step fails and on-failure applies.",
+    "Why (the wait step's error says it).",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
