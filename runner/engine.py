@@ -11,6 +11,7 @@ retrying on failure, timeout or the given exit codes.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,21 +24,22 @@ from runner import __version__
 from runner.actions import MAX_CAPTURE, ActionContext, ActionResult, RunState, SandboxRun, action_function
 from runner.changes import Recorder
 from runner.credentials import github_environment
-from runner.errors import EngineUnavailable, PipeError, TemplateError
+from runner.errors import EngineUnavailable, ExitCode, PipeError, TemplateError
 from runner.expressions import Expressions
-from runner.lease import Lease
+from runner.lease import LEASE_SECONDS, Lease, process_alive
 from runner.masking import LineMasker, Masker
 from runner.model import Pipeline, RetryPolicy, Step
 from runner.objects import ObjectStore
 from runner.outputs import OutputError, parse_outputs
 from runner.reporters import Fanout, Reporter
+from runner.reporters.github_actions import GitHubActionsReporter, in_github_actions
 from runner.reporters.issue_comment import IssueCommentReporter
 from runner.reporters.webhook import WebhookReporter
 from runner.results import Outcome, RunResult, RunStatus, StepResult
 from runner.rollback import Undoer, plan_rollback
 from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
 from runner.snapshot import Workspace
-from runner.store import StepRecord, Store
+from runner.store import GroupBusy, StepRecord, Store
 from runner.watch import Watcher
 from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 
@@ -57,6 +59,7 @@ class RunOptions:
     trigger: str = "cli"
     forge: Any = None
     publish: bool = True
+    event: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RunWaiting(Exception):
@@ -65,6 +68,12 @@ class RunWaiting(Exception):
     def __init__(self, step_id: str) -> None:
         super().__init__(step_id)
         self.step_id = step_id
+
+
+class RunSkipped(PipeError):
+    """A concurrency group was busy and the pipeline says to skip (`if-running: skip`); exit 0."""
+
+    exit_code = ExitCode.SUCCESS
 
 
 class RunBusy(PipeError):
@@ -135,7 +144,7 @@ class Engine:
         pipeline_id = self.store.add_pipeline(
             self.pipeline.name, self.pipeline.path, self.pipeline.digest, self.pipeline.source
         )
-        run_id = self.store.create_run(pipeline_id, self.masker.mask_value(dict(inputs)), self.options.trigger)
+        run_id = self._create_run(pipeline_id, inputs)
         self.claim(run_id)
         workspace = self.options.workspace or self.options.state_dir / "runs" / run_id / "workspace"
         prepare_workspace(workspace)
@@ -174,10 +183,41 @@ class Engine:
         steps = list(self.pipeline.steps[point.restart_at :])
         return self._execute(dict(record.inputs), Path(record.workspace), steps, resumed=True)
 
+    def _create_run(self, pipeline_id: int, inputs: Mapping[str, Any]) -> str:
+        """Record the run, taking its concurrency group first when the pipeline has one: while a
+        live run holds the group, wait (polling every second) or, with `if-running: skip`, raise
+        RunSkipped."""
+        masked = self.masker.mask_value(dict(inputs))
+        concurrency = self.pipeline.concurrency
+        if concurrency is None:
+            return self.store.create_run(pipeline_id, masked, self.options.trigger)
+        group = Expressions({"inputs": dict(inputs), "env": dict(self.pipeline.env)}).render(concurrency.group)
+        self._lease = Lease(self.options.state_dir)
+        announced = False
+        while True:
+            try:
+                return self.store.create_run(
+                    pipeline_id,
+                    masked,
+                    self.options.trigger,
+                    group=group,
+                    lease=(self._lease.owner, self._lease.host, LEASE_SECONDS),
+                    is_alive=process_alive,
+                )
+            except GroupBusy as busy:
+                if concurrency.if_running == "skip":
+                    raise RunSkipped(f"skipped: concurrency group {group!r} is busy with run {busy.holder}") from None
+                if not announced:
+                    self.reporter.event("concurrency_wait", {"group": group, "holder": busy.holder})
+                    announced = True
+                time.sleep(1.0)
+
     def claim(self, run_id: str) -> None:
         """Own the run: take its lease (renewed by a heartbeat thread until the run ends)."""
         self.run_id = run_id
-        self._lease = Lease(self.options.state_dir, run_id)
+        if self._lease is None:
+            self._lease = Lease(self.options.state_dir, run_id)
+        self._lease.bind(run_id)
         holder = self._lease.acquire()
         if holder is not None:
             raise RunBusy(f"run {run_id} is in use by {holder}; wait for it to finish or stop that process")
@@ -276,8 +316,15 @@ class Engine:
             )
         if report.webhook is not None:
             extra.append(WebhookReporter(expressions.render(report.webhook.url), report.webhook.interval))
-        if extra:
-            self.reporter = Fanout(self.reporter, *extra)
+        first: list[Reporter] = []
+        if in_github_actions(self.options.environ):
+            # First, so a step's log group opens before the console prints the step's lines.
+            secrets = [*self.options.secrets.values(), *(v["GITHUB_TOKEN"] for v in self._credentials.values())]
+            first.append(
+                GitHubActionsReporter(sys.stdout, self.options.environ, secrets, lambda: self.state.pull_request_url)
+            )
+        if extra or first:
+            self.reporter = Fanout(*first, self.reporter, *extra)
 
     def _rollback_on_failure(self) -> None:
         """Apply the pipeline's `on-failure` rollback; a conflict is reported, not raised."""
@@ -610,7 +657,7 @@ class Engine:
             "inputs": self._inputs,
             "env": self._pipeline_env,
             "secrets": dict(self.options.secrets),
-            "github": {},
+            "github": {"event": dict(self.options.event), "actions": in_github_actions(self.options.environ)},
             "run": {
                 "id": self.run_id,
                 "pipeline": self.pipeline.name,

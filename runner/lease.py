@@ -34,13 +34,18 @@ def process_alive(pid: int) -> bool:
 class Lease:
     """The lease on one run, held by this process (owner `host:pid:token`)."""
 
-    def __init__(self, state_dir: Path, run_id: str) -> None:
+    def __init__(self, state_dir: Path, run_id: str = "") -> None:
+        """A lease for `run_id` (or, with none yet, for the run about to be created: see `bind`)."""
         self.state_dir = state_dir
         self.run_id = run_id
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def bind(self, run_id: str) -> None:
+        """The run this lease is for, once created (with the lease already set in the store)."""
+        self.run_id = run_id
 
     def acquire(self) -> str | None:
         """Take the lease and start renewing it; returns None, or who holds it instead."""

@@ -137,6 +137,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, step_id, iteration)
     )
     """,
+    """
+    CREATE TABLE concurrency_groups (
+        name TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id)
+    )
+    """,
 )
 
 
@@ -145,6 +151,15 @@ _MANIFEST_UPSERT = (
     " ctime_ns, st_size, ino, st_mode, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 T = TypeVar("T")
+
+
+class GroupBusy(Exception):
+    """A concurrency group is held by a live run (`holder`)."""
+
+    def __init__(self, group: str, holder: str) -> None:
+        super().__init__(f"concurrency group {group!r} is busy with run {holder}")
+        self.group = group
+        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -302,16 +317,55 @@ class Store:
             )
             return int(cursor.lastrowid or 0)
 
-    def create_run(self, pipeline_id: int, inputs: Mapping[str, Any], trigger: str = "cli") -> str:
-        """A new run in status `pending` (its workspace is set once made); returns its id."""
+    def create_run(
+        self,
+        pipeline_id: int,
+        inputs: Mapping[str, Any],
+        trigger: str = "cli",
+        *,
+        group: str | None = None,
+        lease: tuple[str, str, float] | None = None,
+        is_alive: Any = None,
+    ) -> str:
+        """A new run in status `pending` (its workspace is set once made); returns its id.
+
+        With `group` (a concurrency group), the run takes the group in the same transaction, and
+        `lease` (owner, host, seconds) is set at once; raises GroupBusy naming the run that holds the
+        group while that run's lease is alive (`is_alive(pid)` for runs on this host).
+        """
         now = time.time()
         run_id = new_run_id(now)
         with self.transaction() as db:
+            if group is not None:
+                holder = db.execute(
+                    "SELECT runs.id, runs.lease_until, runs.host, runs.pid, runs.status FROM concurrency_groups"
+                    " JOIN runs ON runs.id = concurrency_groups.run_id WHERE concurrency_groups.name = ?",
+                    (group,),
+                ).fetchone()
+                if holder is not None and holder["status"] in ("pending", "running") and holder["lease_until"]:
+                    local = lease is not None and holder["host"] == lease[1]
+                    dead = local and holder["pid"] and is_alive is not None and not is_alive(holder["pid"])
+                    if holder["lease_until"] > now and not dead:
+                        raise GroupBusy(group, holder["id"])
+            owner, host, seconds = lease if lease is not None else (None, None, 0.0)
             db.execute(
-                "INSERT INTO runs (id, pipeline_id, status, inputs, workspace, trigger, created_at, pid)"
-                " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
-                (run_id, pipeline_id, json.dumps(dict(inputs)), "", trigger, now, os.getpid()),
+                "INSERT INTO runs (id, pipeline_id, status, inputs, workspace, trigger, created_at, pid,"
+                " lease_owner, lease_until, host) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    pipeline_id,
+                    json.dumps(dict(inputs)),
+                    "",
+                    trigger,
+                    now,
+                    os.getpid(),
+                    owner,
+                    now + seconds if owner else None,
+                    host,
+                ),
             )
+            if group is not None:
+                db.execute("INSERT OR REPLACE INTO concurrency_groups (name, run_id) VALUES (?, ?)", (group, run_id))
         return run_id
 
     def update_run(self, run_id: str, **fields: Any) -> None:

@@ -125,7 +125,9 @@ def detect(root: Path, kinds: tuple[str, ...] = KINDS) -> list[Check]:
             or "[pytest]" in tox_ini
             or (python and (exists["tests"] or exists["test"] or exists["conftest.py"]))
         ):
-            found.append(Check("tests", "tests", f"python3 -m pytest -q --junitxml={JUNIT}", junit=True))
+            found.append(
+                Check("tests", "tests", f"python3 -m pytest -q -p no:cacheprovider --junitxml={JUNIT}", junit=True)
+            )
         elif isinstance(package.get("scripts"), dict) and "test" in package["scripts"]:
             found.append(Check("tests", "tests", "npm test --silent"))
         elif exists["go.mod"]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from runner.errors import EngineUnavailable, PipeError
 from sandbox.base import ExecResult, ExecStatus, Payload, SandboxSpec
-from sandbox.images import DEFAULT_IMAGE, default_image_tag, dockerfile_bytes
+from sandbox.images import DEFAULT_IMAGE, build_context, default_image_tag
 
 CONTROL = "/pipe"
 CA_BUNDLE_PATH = "/etc/pipe/ca-bundle.crt"
@@ -129,7 +129,8 @@ class DockerBackend:
         base = os.environ.get("PIPE_SANDBOX_BASE")
         progress(f"building the sandbox image {tag} from Dockerfile.sandbox" + (f" (base {base})" if base else ""))
         stream = self.client.api.build(
-            fileobj=io.BytesIO(dockerfile_bytes()),
+            fileobj=io.BytesIO(build_context()),
+            custom_context=True,
             tag=tag,
             rm=True,
             forcerm=True,

@@ -1,11 +1,16 @@
-"""The default sandbox image: built from Dockerfile.sandbox, tagged by a hash of the file."""
+"""The default sandbox image: built from Dockerfile.sandbox with sandbox/agents/ as its context,
+tagged by a hash of both (and of PIPE_SANDBOX_BASE)."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import tarfile
+from pathlib import Path
 
 DEFAULT_IMAGE = "pipe-sandbox"
+AGENTS = Path(__file__).resolve().parent / "agents"
 
 
 def dockerfile_bytes() -> bytes:
@@ -15,8 +20,29 @@ def dockerfile_bytes() -> bytes:
     return data_path("Dockerfile.sandbox").read_bytes()
 
 
+def _context_files() -> list[tuple[str, bytes, int]]:
+    files = [("Dockerfile", dockerfile_bytes(), 0o644)]
+    for path in sorted(AGENTS.iterdir()):
+        if path.is_file() and not path.name.startswith((".", "_")):
+            files.append((path.name, path.read_bytes(), 0o755))
+    return files
+
+
+def build_context() -> bytes:
+    """The build context as an uncompressed tar: Dockerfile and the shipped agents."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data, mode in _context_files():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def default_image_tag() -> str:
-    """`pipe-sandbox:<12 hex>`: changes whenever the Dockerfile or PIPE_SANDBOX_BASE does."""
-    digest = hashlib.sha256(dockerfile_bytes())
+    """`pipe-sandbox:<12 hex>`: changes whenever the Dockerfile, an agent or PIPE_SANDBOX_BASE does."""
+    digest = hashlib.sha256()
+    for name, data, _ in _context_files():
+        digest.update(name.encode() + b"\0" + data)
     digest.update(os.environ.get("PIPE_SANDBOX_BASE", "").encode())
     return f"{DEFAULT_IMAGE}:{digest.hexdigest()[:12]}"

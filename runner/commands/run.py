@@ -6,11 +6,12 @@ import os
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from runner import __version__
 from runner.actions import ACTIONS
 from runner.errors import ExitCode, UsageError
+from runner.events import event_inputs, load_event
 from runner.forges import open_forge
 from runner.inputs import parse_assignments, resolve_inputs
 from runner.model import Pipeline
@@ -73,7 +74,13 @@ def run_pipeline(
     EngineUnavailable (4) when Docker does not answer.
     """
     pipeline = load(file)
-    inputs = resolve_inputs(pipeline, parse_assignments(assignments))
+    given: dict[str, Any] = dict(parse_assignments(assignments))
+    event = load_event(os.environ)
+    declared = {i.name for i in pipeline.inputs}
+    for name, value in event_inputs(event).items():
+        if name in declared and name not in given:
+            given[name] = value
+    inputs = resolve_inputs(pipeline, given)
     if dry_run:
         print(format_plan(pipeline, plan(pipeline, inputs)), file=out)
         return int(ExitCode.SUCCESS)
@@ -95,6 +102,7 @@ def run_pipeline(
     _interrupt_on_sigterm()
     try:
         options = RunOptions(
+            event=event,
             state_dir=state_dir,
             secrets=secrets,
             workspace=workspace,

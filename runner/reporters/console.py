@@ -26,6 +26,8 @@ def _describe(kind: str, data: Mapping[str, Any]) -> str | None:
     step = data.get("step", "")
     if kind == "run_started":
         return f"run {data['run']}: {data['pipeline']} ({data['steps']} steps)"
+    if kind == "concurrency_wait":
+        return f"waiting: concurrency group {data['group']!r} is busy with run {data['holder']}"
     if kind == "image":
         return f"  image | {data['message']}"
     if kind == "step_started":
