@@ -126,6 +126,18 @@ def validate(files: tuple[str, ...]) -> int:
 
 
 @cli.command()
+@state_option
+@json_option
+def demo(state_dir: Path | None, json_lines: bool) -> int:
+    """Run the main job on the embedded example: issue-to-pr with a local forge and an agent that
+    needs no model (only Docker is needed)."""
+    from runner.commands.demo import run_demo
+    from runner.store import default_state_dir
+
+    return run_demo(default_state_dir(state_dir), sys.stdout, json_lines=json_lines)
+
+
+@cli.command()
 def schema() -> int:
     """Print the pipeline JSON schema (for editors and other tools)."""
     from runner.resources import data_path

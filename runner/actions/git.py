@@ -85,14 +85,14 @@ def checkout(ctx: ActionContext) -> ActionResult:
     if mode == "update" and remote_sha is None:
         return ActionResult(error=f"git/checkout: branch {branch} does not exist on the forge (mode update)")
     start = f"origin/{branch}" if mode == "update" else f"origin/{base}"
-    depth = ctx.args.get("depth")
+    tags = "--tags" if _true(ctx.args.get("tags")) else "--no-tags"
     script = f"""
 if [ ! -d .git ]; then
   if [ -n "$(ls -A)" ]; then echo "git/checkout: the workspace is not empty and not a git repository" >&2; exit 2; fi
-  g clone --quiet --no-checkout {"--depth " + str(int(depth)) if depth else ""} "$PIPE_CLONE_URL" .
+  g clone --quiet --no-checkout {tags} "$PIPE_CLONE_URL" .
 fi
 g remote set-url origin "$PIPE_CLONE_URL"
-g fetch --quiet origin "+refs/heads/$PIPE_BASE:refs/remotes/origin/$PIPE_BASE"
+g fetch --quiet {tags} origin "+refs/heads/$PIPE_BASE:refs/remotes/origin/$PIPE_BASE"
 if [ "$PIPE_MODE" = update ]; then
   g fetch --quiet origin "+refs/heads/$PIPE_BRANCH:refs/remotes/origin/$PIPE_BRANCH"
 fi
