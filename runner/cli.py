@@ -156,6 +156,12 @@ def schema() -> int:
     help="Use this directory as the workspace (default: a new one in the state directory).",
 )
 @click.option(
+    "--sandbox-image",
+    envvar="PIPE_SANDBOX_IMAGE",
+    metavar="IMAGE",
+    help="The image of every step that names none (default: pipe-sandbox, built from Dockerfile.sandbox).",
+)
+@click.option(
     "--no-publish",
     is_flag=True,
     help="Run every step for real, but print pushes and forge writes instead of making them.",
@@ -169,6 +175,7 @@ def run(
     inputs: tuple[str, ...],
     dry_run: bool,
     workspace: Path | None,
+    sandbox_image: str | None,
     no_publish: bool,
     secret_files: tuple[Path, ...],
     token_file: Path | None,
@@ -195,6 +202,7 @@ def run(
         token_file=token_file,
         forge_settings=_forge_settings(forge_kind, forge_dir, repo, api_url),
         publish=not no_publish,
+        default_image=sandbox_image,
     )
 
 

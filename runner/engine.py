@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class RunOptions:
     forge: Any = None
     publish: bool = True
     event: Mapping[str, Any] = field(default_factory=dict)
+    default_image: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_IMAGE") or None)
 
 
 class RunWaiting(Exception):
@@ -685,7 +686,8 @@ class Engine:
         return {key: expressions.render(value) for key, value in self.pipeline.env.items()}
 
     def _settings(self, step: Step) -> Any:
-        return DEFAULTS.overlay(self.pipeline.sandbox).overlay(step.sandbox)
+        defaults = DEFAULTS if not self.options.default_image else replace(DEFAULTS, image=self.options.default_image)
+        return defaults.overlay(self.pipeline.sandbox).overlay(step.sandbox)
 
     def _sandbox_plan(self, step: Step) -> SandboxPlan:
         env = dict(self._pipeline_env)

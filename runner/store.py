@@ -271,10 +271,22 @@ class Store:
         self.path = state_dir / "state.db"
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._wal_mode()
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+
+    def _wal_mode(self) -> None:
+        """Switch to WAL. Two processes creating the store at once may find the database locked
+        here (the switch takes an exclusive lock without waiting), so it is retried for a while."""
+        for attempt in range(100):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()

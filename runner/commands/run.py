@@ -67,6 +67,7 @@ def run_pipeline(
     token_file: Path | None = None,
     forge_settings: dict[str, str] | None = None,
     publish: bool = True,
+    default_image: str | None = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the pipeline in `file` with `--input` assignments.
 
@@ -93,8 +94,9 @@ def run_pipeline(
 
     secrets = resolve_secrets(pipeline, os.environ, secret_files or [])
     settings = dict(forge_settings or {"forge": "github"})
-    if "repo" not in settings and isinstance(inputs.get("repo"), str):
-        settings["repo"] = inputs["repo"]
+    for candidate in (inputs.get("repo"), event_inputs(event).get("repo")):
+        if "repo" not in settings and isinstance(candidate, str) and candidate:
+            settings["repo"] = candidate
     forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if needs_forge(pipeline) else None
     reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
     store = Store(state_dir)
@@ -103,6 +105,7 @@ def run_pipeline(
     try:
         options = RunOptions(
             event=event,
+            default_image=default_image,
             state_dir=state_dir,
             secrets=secrets,
             workspace=workspace,

@@ -339,5 +339,5 @@ def _pull(item: Any) -> PullRequest:
 
 def _release(item: Any) -> Release:
     return Release(
-        id=item.id, tag=item.tag_name, name=item.title or "", body=item.body or "", draft=item.draft, url=item.html_url
+        id=item.id, tag=item.tag_name, name=item.name or "", body=item.body or "", draft=item.draft, url=item.html_url
     )

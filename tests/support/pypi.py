@@ -1,0 +1,71 @@
+"""Fetching a project's sdists from PyPI through the Simple API (PEP 503), with their hashes checked
+and nothing of theirs run (unlike `pip download`, which may build them)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import ssl
+import tarfile
+import urllib.parse
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+
+INDEX = os.environ.get("PIPE_TEST_PYPI", "https://pypi.org/simple")
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links += [value for name, value in attrs if name == "href" and value]
+
+
+def _context() -> ssl.SSLContext:
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    return ssl.create_default_context(cafile=bundle if os.path.exists(bundle) else None)
+
+
+def sdist(project: str, version: str, into: Path) -> Path:
+    """Download and unpack `project`'s sdist of `version` into `into`; returns the unpacked tree."""
+    base = f"{INDEX}/{project}/"
+    with urllib.request.urlopen(base, context=_context(), timeout=60) as response:
+        parser = _Links()
+        parser.feed(response.read().decode())
+    name = f"{project}-{version}.tar.gz"
+    href = next(link for link in parser.links if urllib.parse.urlsplit(link).path.endswith("/" + name))
+    url, _, fragment = urllib.parse.urljoin(base, href).partition("#")
+    with urllib.request.urlopen(url, context=_context(), timeout=120) as response:
+        data = response.read()
+    if fragment.startswith("sha256="):
+        assert hashlib.sha256(data).hexdigest() == fragment[len("sha256=") :], f"{name}: hash mismatch"
+    archive = into / name
+    archive.write_bytes(data)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / f"{project}-{version}"
+
+
+def tree_diff(old: Path, new: Path, skip: tuple[str, ...] = ("PKG-INFO", ".egg-info")) -> str:
+    """A unified diff (a/ b/ prefixes) of the text files that differ between two trees."""
+
+    def files(root: Path) -> dict[str, Path]:
+        return {
+            str(p.relative_to(root)): p
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.endswith(skip) or part in skip for part in p.relative_to(root).parts)
+        }
+
+    before, after = files(old), files(new)
+    chunks: list[str] = []
+    for path in sorted(set(before) | set(after)):
+        a = before[path].read_text().splitlines(keepends=True) if path in before else []
+        b = after[path].read_text().splitlines(keepends=True) if path in after else []
+        if a != b:
+            chunks += difflib.unified_diff(a, b, f"a/{path}" if a else "/dev/null", f"b/{path}" if b else "/dev/null")
+    return "".join(chunks)
