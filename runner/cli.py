@@ -138,6 +138,20 @@ def demo(state_dir: Path | None, json_lines: bool) -> int:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, help="Port to listen on.")
+@click.option("--token", envvar="PIPE_UI_TOKEN", help="Required for any --host but loopback (default: a new one).")
+@click.option("--read-only", is_flag=True, help="Hide and refuse every action (approve, reject, rollback).")
+@state_option
+def ui(host: str, port: int, token: str | None, read_only: bool, state_dir: Path | None) -> int:
+    """Serve a live web view of the runs in the store."""
+    from runner.commands.ui import serve
+    from runner.store import default_state_dir
+
+    return serve(default_state_dir(state_dir), host, port, token=token, read_only=read_only, out=sys.stdout)
+
+
+@cli.command()
 def schema() -> int:
     """Print the pipeline JSON schema (for editors and other tools)."""
     from runner.resources import data_path

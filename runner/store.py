@@ -257,9 +257,10 @@ def default_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def new_run_id(now: float | None = None) -> str:
-    """`YYYYMMDD-HHMMSS-xxxx`: sortable by time, unique by its random suffix."""
+    """`YYYYMMDD-HHMMSS-xxxxxx`: sortable by time, unique by its random suffix (create_run retries
+    the rare collision)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{secrets.token_hex(3)}"
 
 
 class Store:
@@ -345,6 +346,23 @@ class Store:
         `lease` (owner, host, seconds) is set at once; raises GroupBusy naming the run that holds the
         group while that run's lease is alive (`is_alive(pid)` for runs on this host).
         """
+        for _ in range(10):
+            try:
+                return self._insert_run(pipeline_id, inputs, trigger, group, lease, is_alive)
+            except sqlite3.IntegrityError as error:
+                if "runs.id" not in str(error):
+                    raise
+        raise RuntimeError("could not find a free run id")
+
+    def _insert_run(
+        self,
+        pipeline_id: int,
+        inputs: Mapping[str, Any],
+        trigger: str,
+        group: str | None,
+        lease: tuple[str, str, float] | None,
+        is_alive: Any,
+    ) -> str:
         now = time.time()
         run_id = new_run_id(now)
         with self.transaction() as db:

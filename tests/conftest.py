@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,26 +26,29 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Docker-marked tests skip where no engine answers, but fail when CI is set."""
-    if not any(item.get_closest_marker("docker") for item in items):
-        return
     from tests.support.docker import engine_problem
 
-    problem = engine_problem()
-    if problem is None:
-        return
-    for item in items:
-        if item.get_closest_marker("docker"):
-            if os.environ.get("CI"):
-                item.user_properties.append(("docker_problem", problem))
-            else:
-                item.add_marker(pytest.mark.skip(reason=f"no Docker engine: {problem}"))
+    problems = {
+        "docker": engine_problem if any(item.get_closest_marker("docker") for item in items) else lambda: None,
+        "browser": lambda: None if shutil.which("chromium") else "no chromium on PATH",
+    }
+    for marker, check in problems.items():
+        problem = check()
+        if problem is None:
+            continue
+        for item in items:
+            if item.get_closest_marker(marker):
+                if os.environ.get("CI"):
+                    item.user_properties.append(("docker_problem", problem))
+                else:
+                    item.add_marker(pytest.mark.skip(reason=problem))
 
 
 @pytest.fixture(autouse=True)
 def _fail_without_docker_under_ci(request: pytest.FixtureRequest) -> None:
     for name, value in request.node.user_properties:
         if name == "docker_problem":
-            pytest.fail(f"CI is set but Docker is unusable: {value}")
+            pytest.fail(f"CI is set but this test cannot run: {value}")
 
 
 @pytest.fixture

@@ -1,0 +1,148 @@
+"""What the pages show, read from the store: plain dicts for the templates and the JSON API."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from runner.commands.changes import diff_lines
+from runner.objects import ObjectStore
+from runner.rollback import describe_effect
+from runner.store import RunRecord, Store
+from runner.units import format_duration
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+TAIL_LINES = 40
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+def run_summary(run: RunRecord) -> dict[str, Any]:
+    # No ticking durations for unfinished runs: a live page changes only when the run does.
+    took = format_duration(run.finished_at - run.started_at) if run.started_at and run.finished_at else "…"
+    return {
+        "id": run.id,
+        "pipeline": run.pipeline_name,
+        "path": run.pipeline_path,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started": _when(run.started_at or run.created_at),
+        "duration": took,
+        "current_step": run.current_step or "",
+        "error": run.error or "",
+        "finished": run.status in FINISHED,
+    }
+
+
+def runs_list(store: Store, status: str | None, pipeline: str | None, limit: int = 1000) -> list[dict[str, Any]]:
+    runs = store.runs(limit=limit, status=status or None)
+    if pipeline:
+        runs = [run for run in runs if run.pipeline_name == pipeline]
+    return [run_summary(run) for run in runs]
+
+
+def pipelines(store: Store) -> list[str]:
+    return sorted({run.pipeline_name for run in store.runs(limit=10_000)})
+
+
+def _tail(path: str | None) -> list[str]:
+    if not path or not Path(path).is_file():
+        return []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read().splitlines()[-TAIL_LINES:]
+
+
+def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
+    """The run page's data: the run, its steps with their attempts, changes (with diffs) and the
+    tail of the newest attempt's log while the run is going."""
+    run = store.run(run_id)
+    attempts = store.attempts(run.id)
+    objects = ObjectStore(state_dir / "objects")
+    changes: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for change in store.changes(run.id):
+        diff = [] if change.target.startswith(".git/") else diff_lines(objects, change)
+        changes.setdefault((change.step_id, change.iteration), []).append(
+            {"text": describe_effect(change), "undone": change.undone_at is not None, "diff": diff}
+        )
+    steps = []
+    seen: set[tuple[str, int]] = set()
+    for step in store.steps(run.id):
+        key = (step.step_id, step.iteration)
+        seen.add(key)
+        steps.append(
+            _step(
+                step.step_id,
+                step.iteration,
+                step.outcome,
+                step.conclusion,
+                step.error,
+                step.outputs,
+                [a for a in attempts if (a.step_id, a.iteration) == key],
+                changes.get(key, []),
+            )
+        )
+    for attempt in attempts:  # a step still going (or interrupted) has attempts but no result yet
+        key = (attempt.step_id, attempt.iteration)
+        if key not in seen:
+            seen.add(key)
+            status = (
+                "waiting"
+                if attempt.status == "waiting"
+                else "running"
+                if attempt.status == "running"
+                else "interrupted"
+            )
+            steps.append(
+                _step(
+                    attempt.step_id,
+                    attempt.iteration,
+                    status,
+                    status,
+                    attempt.error,
+                    {},
+                    [a for a in attempts if (a.step_id, a.iteration) == key],
+                    changes.get(key, []),
+                )
+            )
+    live = attempts[-1] if attempts and run.status not in FINISHED else None
+    return {
+        "run": run_summary(run),
+        "inputs": run.inputs,
+        "steps": steps,
+        "log": {"step": live.step_id, "lines": _tail(live.log_path)} if live else None,
+        "waiting": run.status == "waiting",
+    }
+
+
+def _step(
+    step_id: str,
+    iteration: int,
+    outcome: str,
+    conclusion: str,
+    error: str | None,
+    outputs: dict[str, str],
+    attempts: list[Any],
+    changes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "id": step_id,
+        "iteration": iteration,
+        "outcome": outcome,
+        "conclusion": conclusion,
+        "error": error or "",
+        "outputs": outputs,
+        "changes": changes,
+        "attempts": [
+            {
+                "number": a.number,
+                "status": a.status,
+                "exit_code": "-" if a.exit_code is None else a.exit_code,
+                "started": _when(a.started_at),
+                "duration": format_duration(a.finished_at - a.started_at) if a.finished_at else "…",
+            }
+            for a in attempts
+        ],
+    }
