@@ -180,6 +180,8 @@ def schema() -> int:
     is_flag=True,
     help="Run every step for real, but print pushes and forge writes instead of making them.",
 )
+@click.option("--parent", metavar="RUN", hidden=True, help="The run this one is a child of (set by `uses: pipeline`).")
+@click.option("--child-key", metavar="KEY", hidden=True, help="This child's key in its parent.")
 @secret_options
 @forge_options
 @state_option
@@ -191,6 +193,8 @@ def run(
     workspace: Path | None,
     sandbox_image: str | None,
     no_publish: bool,
+    parent: str | None,
+    child_key: str | None,
     secret_files: tuple[Path, ...],
     token_file: Path | None,
     forge_kind: str | None,
@@ -217,6 +221,7 @@ def run(
         forge_settings=_forge_settings(forge_kind, forge_dir, repo, api_url),
         publish=not no_publish,
         default_image=sandbox_image,
+        parent=(parent, child_key or "") if parent else None,
     )
 
 

@@ -60,6 +60,7 @@ class RunOptions:
     forge: Any = None
     publish: bool = True
     event: Mapping[str, Any] = field(default_factory=dict)
+    parent: tuple[str, str] | None = None  # (parent run id, child key) when started by a pipeline step
     default_image: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_IMAGE") or None)
 
 
@@ -191,7 +192,7 @@ class Engine:
         masked = self.masker.mask_value(dict(inputs))
         concurrency = self.pipeline.concurrency
         if concurrency is None:
-            return self.store.create_run(pipeline_id, masked, self.options.trigger)
+            return self.store.create_run(pipeline_id, masked, self.options.trigger, parent=self.options.parent)
         group = Expressions({"inputs": dict(inputs), "env": dict(self.pipeline.env)}).render(concurrency.group)
         self._lease = Lease(self.options.state_dir)
         announced = False
@@ -204,6 +205,7 @@ class Engine:
                     group=group,
                     lease=(self._lease.owner, self._lease.host, LEASE_SECONDS),
                     is_alive=process_alive,
+                    parent=self.options.parent,
                 )
             except GroupBusy as busy:
                 if concurrency.if_running == "skip":
@@ -509,6 +511,7 @@ class Engine:
                 base_dir=Path(self.pipeline.path).resolve().parent,
                 store=self.store,
                 iteration=iteration,
+                options=self.options,
             )
             started = time.monotonic()
             try:

@@ -143,6 +143,11 @@ MIGRATIONS: tuple[str, ...] = (
         run_id TEXT NOT NULL REFERENCES runs(id)
     )
     """,
+    """
+    ALTER TABLE runs ADD COLUMN parent_id TEXT REFERENCES runs(id);
+    ALTER TABLE runs ADD COLUMN child_key TEXT;
+    CREATE INDEX runs_by_parent ON runs(parent_id, child_key)
+    """,
 )
 
 
@@ -179,6 +184,8 @@ class RunRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    parent_id: str | None = None
+    child_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,7 @@ class Store:
         group: str | None = None,
         lease: tuple[str, str, float] | None = None,
         is_alive: Any = None,
+        parent: tuple[str, str] | None = None,
     ) -> str:
         """A new run in status `pending` (its workspace is set once made); returns its id.
 
@@ -348,7 +356,11 @@ class Store:
         """
         for _ in range(10):
             try:
-                return self._insert_run(pipeline_id, inputs, trigger, group, lease, is_alive)
+                run_id = self._insert_run(pipeline_id, inputs, trigger, group, lease, is_alive)
+                if parent is not None:
+                    with self.transaction() as db:
+                        db.execute("UPDATE runs SET parent_id = ?, child_key = ? WHERE id = ?", (*parent, run_id))
+                return run_id
             except sqlite3.IntegrityError as error:
                 if "runs.id" not in str(error):
                     raise
@@ -501,6 +513,11 @@ class Store:
         if len(rows) > 1:
             raise UsageError(f"run id {run_id!r} is ambiguous; give more characters")
         return _run(rows[0])
+
+    def children(self, parent_id: str) -> list[RunRecord]:
+        """The child runs of a run, oldest first."""
+        rows = self._db.execute(f"{self._RUN_QUERY} WHERE runs.parent_id = ? ORDER BY runs.created_at", (parent_id,))
+        return [_run(row) for row in rows]
 
     def pipeline_definition(self, run_id: str) -> str:
         """The pipeline text the run was started with."""

@@ -34,6 +34,8 @@ ACTIONS: dict[str, str] = {
     "verify": "runner.actions.verify:verify",
     "agent": "runner.actions.agent:agent",
     "wait/approval": "runner.actions.wait:approval",
+    "pipeline": "runner.actions.children:pipeline",
+    "github/issues": "runner.actions.github:issues",
 }
 
 
@@ -90,6 +92,7 @@ class ActionContext:
     base_dir: Path = Path(".")
     store: Any = None
     iteration: int = 0
+    options: Any = None
 
     def need_forge(self) -> Any:
         if self.forge is None:

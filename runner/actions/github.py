@@ -72,6 +72,26 @@ def issue(ctx: ActionContext) -> ActionResult:
     )
 
 
+def issues(ctx: ActionContext) -> ActionResult:
+    """Issues of a milestone (or all), with what blocks them. Outputs issues (JSON: number, title,
+    labels, blocked_by, url), count, and children (JSON items for `uses: pipeline`: {id, needs,
+    inputs: {issue}})."""
+    milestone = str(ctx.args.get("milestone") or "")
+    wanted = set(_strings(ctx.args.get("labels")))
+    found = [
+        issue
+        for issue in ctx.need_forge().issues(str(ctx.args.get("state") or "open"))
+        if (not milestone or issue.milestone == milestone) and wanted <= set(issue.labels)
+    ]
+    found.sort(key=lambda issue: issue.number)
+    listed = [
+        {"number": i.number, "title": i.title, "labels": list(i.labels), "blocked_by": list(i.blocked_by), "url": i.url}
+        for i in found
+    ]
+    children = [{"id": i.number, "needs": list(i.blocked_by), "inputs": {"issue": i.number}} for i in found]
+    return ActionResult({"issues": json.dumps(listed), "count": str(len(found)), "children": json.dumps(children)})
+
+
 def comment(ctx: ActionContext) -> ActionResult:
     """Comment on an issue; with mode update (the default) edit the comment this step made before
     (in this or an earlier run for the same issue) in place. Outputs id, url, created."""

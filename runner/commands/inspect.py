@@ -54,6 +54,10 @@ def show_run(store: Store, run_id: str, out: TextIO, *, json_lines: bool) -> int
     out.write(f"  inputs: {json.dumps(run.inputs)}\n  workspace: {run.workspace}\n")
     if run.error:
         out.write(f"  error: {run.error}\n")
+    if run.parent_id:
+        out.write(f"  parent: {run.parent_id} (child {run.child_key})\n")
+    for child in store.children(run.id):
+        out.write(f"  child {child.child_key}: {child.id} {child.status}\n")
     for step in steps:
         label = step.step_id + (f" #{step.iteration}" if step.iteration else "")
         out.write(f"\n{label}: outcome {step.outcome}, conclusion {step.conclusion}, {step.attempts} attempt(s)\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -45,7 +45,10 @@ def rollback_run(
     record = store.run(run_id)
     plan = plan_rollback(store, record.id, mode, steps=steps, to=to)
     print(format_plan(plan), file=out)
-    if dry_run or not plan.changes:
+    children = list(reversed(store.children(record.id))) if mode == "hard" else []
+    for child in children:
+        print(f"  and child {child.child_key} (run {child.id}): everything it did", file=out)
+    if dry_run or not (plan.changes or children):
         return 0
     lease = Lease(state_dir, record.id)
     holder = lease.acquire()
@@ -53,20 +56,41 @@ def rollback_run(
         raise RunBusy(f"run {record.id} is in use by {holder}; wait for it to finish or stop that process")
     try:
         _reap_containers(record.id)
-        forges: dict[str, object] = {}
-
-        def forge_for(settings: Mapping[str, str]) -> object:
-            key = json.dumps(dict(settings), sort_keys=True)
-            if key not in forges:
-                forges[key] = open_forge(settings, state_dir=state_dir, token_file=token_file)
-            return forges[key]
-
-        undoer = Undoer(store, ObjectStore(state_dir / "objects"), Workspace(Path(record.workspace)), forge_for)
+        for child in children:  # with --hard the children (uses: pipeline) go back too, newest first
+            child_plan = plan_rollback(store, child.id, "hard")
+            if child_plan.changes:
+                child_undoer = Undoer(
+                    store,
+                    ObjectStore(state_dir / "objects"),
+                    Workspace(Path(child.workspace)),
+                    _forge_opener(state_dir, token_file),
+                )
+                undone = child_undoer.apply(child_plan)
+                print(f"rolled back {undone} change(s) of child {child.child_key} (run {child.id})", file=out)
+        undoer = Undoer(
+            store,
+            ObjectStore(state_dir / "objects"),
+            Workspace(Path(record.workspace)),
+            _forge_opener(state_dir, token_file),
+        )
         undone = undoer.apply(plan, on_undone=lambda change: print(f"undone {describe_change(change)}", file=out))
     finally:
         lease.release()
     print(f"rolled back {undone} change(s) of run {record.id}", file=out)
     return 0
+
+
+def _forge_opener(state_dir: Path, token_file: Path | None) -> Callable[[Mapping[str, str]], object]:
+    """Opens (once each) the forges external changes were made on."""
+    forges: dict[str, object] = {}
+
+    def forge_for(settings: Mapping[str, str]) -> object:
+        key = json.dumps(dict(settings), sort_keys=True)
+        if key not in forges:
+            forges[key] = open_forge(settings, state_dir=state_dir, token_file=token_file)
+        return forges[key]
+
+    return forge_for
 
 
 def _reap_containers(run_id: str) -> None:

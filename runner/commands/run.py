@@ -68,6 +68,7 @@ def run_pipeline(
     forge_settings: dict[str, str] | None = None,
     publish: bool = True,
     default_image: str | None = None,
+    parent: tuple[str, str] | None = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the pipeline in `file` with `--input` assignments.
 
@@ -106,6 +107,7 @@ def run_pipeline(
         options = RunOptions(
             event=event,
             default_image=default_image,
+            parent=parent,
             state_dir=state_dir,
             secrets=secrets,
             workspace=workspace,

@@ -130,6 +130,21 @@ class Forge(Protocol):
     def delete_branch(self, branch: str) -> None: ...
 
 
+_BLOCKED_BY = re.compile(r"(?i)\b(?:blocked by|depends on)\b:?((?:\s*(?:,|and)?\s*#\d+)+)")
+
+
+def blocked_by(body: str, labels: tuple[str, ...] = ()) -> tuple[int, ...]:
+    """Issue numbers an issue waits for: "blocked by #3, #4" or "depends on #5" lines in its body,
+    and labels `blocked-by:N` (the convention on GitHub, which has no field for it)."""
+    found: list[int] = []
+    for match in _BLOCKED_BY.finditer(body or ""):
+        found += [int(number) for number in re.findall(r"#(\d+)", match.group(1))]
+    for label in labels:
+        if label.lower().startswith("blocked-by:") and label.split(":", 1)[1].strip().lstrip("#").isdigit():
+            found.append(int(label.split(":", 1)[1].strip().lstrip("#")))
+    return tuple(dict.fromkeys(found))
+
+
 MARKER = re.compile(r"<!-- pipe:([a-z-]+) ([^>]*?) -->")
 
 

@@ -25,6 +25,7 @@ from runner.forges.base import (
     PullRequest,
     Release,
     ReviewComment,
+    blocked_by,
 )
 
 T = TypeVar("T")
@@ -306,15 +307,17 @@ class GitHubForge:
 
 
 def _issue(item: Any) -> Issue:
+    labels = tuple(label.name for label in item.labels)
     return Issue(
         number=item.number,
         title=item.title or "",
         body=item.body or "",
-        labels=tuple(label.name for label in item.labels),
+        labels=labels,
         author=item.user.login if item.user else "",
         url=item.html_url,
         state=item.state,
         milestone=item.milestone.title if item.milestone else None,
+        blocked_by=blocked_by(item.body or "", labels),
     )
 
 

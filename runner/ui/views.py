@@ -112,6 +112,8 @@ def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
         "run": run_summary(run),
         "inputs": run.inputs,
         "steps": steps,
+        "parent": run.parent_id,
+        "children": [{**run_summary(child), "key": child.child_key} for child in store.children(run.id)],
         "log": {"step": live.step_id, "lines": _tail(live.log_path)} if live else None,
         "waiting": run.status == "waiting",
     }

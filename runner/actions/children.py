@@ -1,0 +1,215 @@
+"""pipeline: run another pipeline as child runs, one per item of `for-each`, in dependency order, at
+most `parallelism` at once.
+
+Items are {"id": KEY, "needs": [KEYS], "inputs": {...}} (github/issues writes them from what blocks
+each issue), or plain input mappings. A child starts once every item it needs has succeeded; when
+one of them failed (or was skipped) it is skipped with that reason; needs outside the items are
+ignored (a closed blocker). A cycle fails the step, naming its items, before any child starts.
+Children are ordinary runs (`pipe run --parent RUN --child-key KEY`, each its own process,
+workspace and branch) linked to this run. When the step runs again (the parent resumed), children
+that succeeded are kept, failed or interrupted ones are resumed, and the rest start.
+Outputs: children (JSON: key, status, run, reason, pull_request), succeeded, failed, skipped, and
+`markdown` (a summary table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.actions import ActionContext, ActionResult
+from runner.expressions import to_text
+from runner.resources import data_path
+from runner.store import RunRecord
+
+POLL_SECONDS = 0.2
+DONE = ("succeeded", "failed", "skipped", "cancelled", "waiting")
+
+
+@dataclass
+class Child:
+    key: str
+    needs: list[str]
+    inputs: dict[str, Any]
+    status: str = "pending"
+    run: str = ""
+    reason: str = ""
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def plan(items: list[Any], common: dict[str, Any]) -> list[Child]:
+    """The children of `items` (see the module's docstring); raises ValueError for duplicate keys."""
+    children: list[Child] = []
+    for index, item in enumerate(items, 1):
+        if isinstance(item, dict) and ("inputs" in item or "id" in item or "needs" in item):
+            key = str(item.get("id", index))
+            needs = [str(n) for n in item.get("needs") or []]
+            inputs = {**common, **(item.get("inputs") or {})}
+        elif isinstance(item, dict):
+            key, needs, inputs = str(index), [], {**common, **item}
+        else:
+            key, needs, inputs = str(index), [], {**common, "item": item}
+        children.append(Child(key, needs, inputs))
+    keys = [child.key for child in children]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"pipeline: for-each has the same id more than once: {', '.join(duplicates)}")
+    for child in children:
+        child.needs = [need for need in child.needs if need in keys]
+    return children
+
+
+def find_cycle(children: list[Child]) -> list[str] | None:
+    """A dependency cycle as [a, b, ..., a], or None."""
+    needs = {child.key: child.needs for child in children}
+    state: dict[str, str] = {}
+    trail: list[str] = []
+
+    def visit(key: str) -> list[str] | None:
+        state[key] = "open"
+        trail.append(key)
+        for need in needs[key]:
+            if state.get(need) == "open":
+                return [*trail[trail.index(need) :], need]
+            if need not in state and (found := visit(need)) is not None:
+                return found
+        trail.pop()
+        state[key] = "done"
+        return None
+
+    for child in children:
+        if child.key not in state and (found := visit(child.key)) is not None:
+            return found
+    return None
+
+
+def _child_pipeline(ctx: ActionContext) -> Path:
+    reference = str(ctx.args["pipeline"])
+    for candidate in (ctx.base_dir / reference, data_path("pipelines") / reference):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise FileNotFoundError(f"pipeline: {reference} not found (looked in {ctx.base_dir} and pipe's pipelines/)")
+
+
+def _command(ctx: ActionContext, path: Path, child: Child, previous: RunRecord | None) -> list[str]:
+    options = ctx.options
+    base = [sys.executable, "-m", "runner"]
+    if previous is not None:
+        command = [*base, "resume", previous.id]
+    else:
+        command = [*base, "run", str(path), "--parent", ctx.run_id, "--child-key", child.key]
+        for name, value in child.inputs.items():
+            command += ["--input", f"{name}={to_text(value)}"]
+        settings = ctx.forge.describe() if ctx.forge is not None else {}
+        if settings.get("forge") == "local":
+            command += ["--forge-dir", settings["directory"]]
+        elif settings.get("forge") == "github":
+            command += ["--repo", settings["repo"], "--api-url", settings["api_url"]]
+        if not ctx.publish:
+            command.append("--no-publish")
+    command += ["--state-dir", str(options.state_dir)]
+    if options.token_file is not None:
+        command += ["--token-file", str(options.token_file)]
+    return command
+
+
+def pipeline(ctx: ActionContext) -> ActionResult:
+    path = _child_pipeline(ctx)
+    items = ctx.args.get("for-each")
+    if isinstance(items, str):
+        items = json.loads(items) if items.strip() else []
+    children = plan(list(items) if items is not None else [{}], dict(ctx.args.get("inputs") or {}))
+    cycle = find_cycle(children)
+    if cycle is not None:
+        return ActionResult(error="pipeline: dependency cycle: " + " -> ".join(cycle) + "; no child was started")
+    limit = max(int(str(ctx.args.get("parallelism") or 1)), 1)
+    # The latest run of each key (children() is oldest first).
+    previous: dict[str, RunRecord] = {run.child_key or "": run for run in ctx.store.children(ctx.run_id)}
+    env = dict(os.environ)
+    if ctx.options.default_image:
+        env["PIPE_SANDBOX_IMAGE"] = ctx.options.default_image
+    logs = ctx.options.state_dir / "runs" / ctx.run_id / "children"
+    logs.mkdir(parents=True, exist_ok=True)
+    by_key = {child.key: child for child in children}
+    while any(child.status not in DONE for child in children):
+        for child in children:
+            if child.process is not None and child.process.poll() is not None:
+                child.process = None
+                runs = [r for r in ctx.store.children(ctx.run_id) if r.child_key == child.key]
+                record = runs[-1] if runs else None
+                child.run = record.id if record else child.run
+                child.status = record.status if record and record.status in DONE else "failed"
+                ctx.log(f"child {child.key}: {child.status} (run {child.run})")
+        running = sum(1 for child in children if child.process is not None)
+        for child in children:
+            if child.status != "pending":
+                continue
+            blockers = [by_key[need] for need in child.needs]
+            stopped = [b for b in blockers if b.status in DONE and b.status != "succeeded"]
+            if stopped:
+                child.status = "skipped"
+                child.reason = f"blocked by {stopped[0].key}, which {'was skipped' if stopped[0].status == 'skipped' else stopped[0].status}"
+                ctx.log(f"child {child.key}: skipped ({child.reason})")
+                continue
+            if any(b.status != "succeeded" for b in blockers) or running >= limit:
+                continue
+            prior = previous.get(child.key)
+            if prior is not None and prior.status == "succeeded":
+                child.status, child.run = "succeeded", prior.id
+                ctx.log(f"child {child.key}: succeeded earlier (run {prior.id})")
+                continue
+            with open(logs / f"{child.key}.log", "ab") as output:
+                child.process = subprocess.Popen(
+                    _command(ctx, _child_pipeline(ctx), child, prior),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                )
+            child.status = "running"
+            running += 1
+            ctx.log(f"child {child.key}: {'resumed run ' + prior.id if prior else 'started'}")
+        time.sleep(POLL_SECONDS)
+    return _result(ctx, children, path)
+
+
+def _result(ctx: ActionContext, children: list[Child], path: Path) -> ActionResult:
+    rows: list[dict[str, Any]] = []
+    for child in children:
+        pull = ""
+        if child.run:
+            state = ctx.store.run(child.run).outputs.get("state", {})
+            pull = state.get("pull_request_url") or ""
+        rows.append(
+            {
+                "key": child.key,
+                "status": child.status,
+                "run": child.run,
+                "reason": child.reason,
+                "pull_request": pull,
+                "inputs": child.inputs,
+            }
+        )
+    table = ["| item | status | run | pull request |", "| --- | --- | --- | --- |"]
+    table += [
+        f"| {r['key']} | {r['status']}{' (' + r['reason'] + ')' if r['reason'] else ''} | {r['run'] or '-'} "
+        f"| {r['pull_request'] or '-'} |"
+        for r in rows
+    ]
+    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("succeeded", "failed", "skipped")}
+    outputs = {"children": json.dumps(rows), "markdown": "\n".join(table), **{k: str(v) for k, v in counts.items()}}
+    ctx.log("\n".join(table))
+    bad = [r for r in rows if r["status"] != "succeeded"]
+    if bad:
+        return ActionResult(
+            outputs,
+            error=f"pipeline {path.name}: {len(bad)} of {len(rows)} children did not succeed: "
+            + ", ".join(f"{r['key']} {r['status']}" for r in bad),
+        )
+    return ActionResult(outputs)
