@@ -108,7 +108,7 @@ def overlap(runs: list) -> int:  # type: ignore[type-arg]
 
 
 def test_a_milestone_runs_in_dependency_order_two_at_a_time(cli, tmp_path: Path) -> None:
-    result, store, parent, forge = run_parent(cli, tmp_path)
+    result, store, parent, _ = run_parent(cli, tmp_path)
     assert result.code == 0, result.out + result.err
     children = {int(run.child_key or 0): run for run in store.children(parent.id)}
     assert sorted(children) == list(GRAPH) and all(run.status == "succeeded" for run in children.values())
@@ -169,7 +169,7 @@ def test_show_lists_the_children_and_a_hard_rollback_of_the_parent_undoes_them(c
     import json
     import subprocess
 
-    result, store, parent, forge = run_parent(cli, tmp_path)
+    result, _, parent, forge = run_parent(cli, tmp_path)
     assert result.code == 0, result.out + result.err
     shown = cli("show", parent.id, "--state-dir", str(tmp_path / "state")).out
     assert sum(1 for line in shown.splitlines() if line.startswith("  child ")) == 8

@@ -154,7 +154,9 @@ def pipeline(ctx: ActionContext) -> ActionResult:
             stopped = [b for b in blockers if b.status in DONE and b.status != "succeeded"]
             if stopped:
                 child.status = "skipped"
-                child.reason = f"blocked by {stopped[0].key}, which {'was skipped' if stopped[0].status == 'skipped' else stopped[0].status}"
+                blocker = stopped[0]
+                how = "was skipped" if blocker.status == "skipped" else blocker.status
+                child.reason = f"blocked by {blocker.key}, which {how}"
                 ctx.log(f"child {child.key}: skipped ({child.reason})")
                 continue
             if any(b.status != "succeeded" for b in blockers) or running >= limit:
