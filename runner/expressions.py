@@ -26,6 +26,7 @@ MAX_RENDERED_BYTES = 1024 * 1024
 _MAX_REPEAT = 100_000
 
 # Names a template may use at its top level (DESIGN.md's context), plus the status functions.
+MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})  # steps.get('x') reads, it names no step
 CONTEXT_ROOTS = frozenset({"inputs", "steps", "env", "run", "github", "secrets", "repeat"})
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
 
@@ -203,6 +204,11 @@ def analyse(source: str, *, expression: bool) -> tuple[set[str], list[Reference]
         if isinstance(attribute, str) and attribute.startswith("_"):
             problems.append(f"security: access to '{attribute}' is not allowed")
         target = getattr(node, "node", None)
-        if isinstance(target, nodes.Name) and target.name in ("steps", "inputs") and isinstance(attribute, str):
+        if (
+            isinstance(target, nodes.Name)
+            and target.name in ("steps", "inputs")
+            and isinstance(attribute, str)
+            and attribute not in MAPPING_METHODS
+        ):
             references.append(Reference(target.name, attribute))
     return undeclared, references, problems

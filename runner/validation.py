@@ -158,13 +158,29 @@ def _check_inputs(reporter: _Reporter, inputs: dict[str, Any]) -> None:
             reporter.add(("inputs", name, "default"), f"{spec['default']!r} is not one of the enum values")
 
 
-def _check_steps(reporter: _Reporter, steps: Any, base: Path, inputs: dict[str, Any], seen: dict[str, int]) -> None:
+def _ids(steps: Any) -> set[str]:
+    found: set[str] = set()
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and isinstance(step.get("id"), str):
+            found.add(step["id"])
+            found |= _ids(_dict(step.get("repeat")).get("steps"))
+    return found
+
+
+def _check_steps(
+    reporter: _Reporter,
+    steps: Any,
+    base: Path,
+    inputs: dict[str, Any],
+    seen: dict[str, int],
+    group: set[str] | None = None,
+) -> None:
     for index, step in enumerate(steps if isinstance(steps, list) else []):
         if not isinstance(step, dict):
             continue
         path = base + (index,)
         step_id = step.get("id")
-        earlier = set(seen)
+        earlier = set(seen) | (group or set())
         if isinstance(step_id, str):
             if step_id in seen:
                 reporter.add(path + ("id",), f"duplicate step id '{step_id}' (first used at line {seen[step_id]})")
@@ -179,7 +195,10 @@ def _check_steps(reporter: _Reporter, steps: Any, base: Path, inputs: dict[str, 
             _check_template(reporter, path + ("env", name), value, inputs, earlier, expression=False)
         repeat = _dict(step.get("repeat"))
         if repeat:
-            _check_steps(reporter, repeat.get("steps"), path + ("repeat", "steps"), inputs, seen)
+            # In a repeat group every step of the group is readable: a later one holds the outputs
+            # of the previous iteration (read it with steps.get('ID') for the first).
+            group_ids = _ids(repeat.get("steps"))
+            _check_steps(reporter, repeat.get("steps"), path + ("repeat", "steps"), inputs, seen, group_ids)
             if "until" in repeat:
                 group_scope = set(seen)
                 _check_template(

@@ -121,7 +121,7 @@ def test_a_milestone_runs_in_dependency_order_two_at_a_time(cli, tmp_path: Path)
     for number in GRAPH:
         assert f'"head": "fix/issue-{number}"' in records
     step = next(s for s in store.steps(parent.id) if s.step_id == "children")
-    assert step.outputs["succeeded"] == "8" and "| 8 | succeeded |" in step.outputs["markdown"]
+    assert step.outputs["succeeded"] == "8" and "| 8 | succeeded | file://" in step.outputs["markdown"]
 
 
 def test_a_failed_child_skips_its_dependents_and_resume_runs_only_the_rest(

@@ -184,10 +184,15 @@ def pipeline(ctx: ActionContext) -> ActionResult:
 def _result(ctx: ActionContext, children: list[Child], path: Path) -> ActionResult:
     rows: list[dict[str, Any]] = []
     for child in children:
-        pull = ""
+        pull, verification, review = "", "", ""
         if child.run:
             state = ctx.store.run(child.run).outputs.get("state", {})
             pull = state.get("pull_request_url") or ""
+            for step in ctx.store.steps(child.run):  # the latest iteration's verify and review, when it has them
+                if step.step_id == "verify" and "markdown" in step.outputs:
+                    verification = "; ".join(step.outputs["markdown"].splitlines()[1:])
+                elif step.step_id == "review" and "status" in step.outputs:
+                    review = step.outputs["status"]
         rows.append(
             {
                 "key": child.key,
@@ -195,13 +200,15 @@ def _result(ctx: ActionContext, children: list[Child], path: Path) -> ActionResu
                 "run": child.run,
                 "reason": child.reason,
                 "pull_request": pull,
+                "verification": verification,
+                "review": review,
                 "inputs": child.inputs,
             }
         )
-    table = ["| item | status | run | pull request |", "| --- | --- | --- | --- |"]
+    table = ["| item | status | pull request | verification | review |", "| --- | --- | --- | --- | --- |"]
     table += [
-        f"| {r['key']} | {r['status']}{' (' + r['reason'] + ')' if r['reason'] else ''} | {r['run'] or '-'} "
-        f"| {r['pull_request'] or '-'} |"
+        f"| {r['key']} | {r['status']}{' (' + r['reason'] + ')' if r['reason'] else ''} "
+        f"| {r['pull_request'] or '-'} | {r['verification'] or '-'} | {r['review'] or '-'} |"
         for r in rows
     ]
     counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("succeeded", "failed", "skipped")}
