@@ -238,6 +238,7 @@ class Engine:
         self._watcher.start()
         self._recorder.baseline()
         self._watcher.take()
+        self._save_state()
         self._add_reporters(inputs)
         self._emit(
             "run_resumed" if resumed else "run_started",
@@ -531,8 +532,12 @@ class Engine:
         return work
 
     def _save_state(self) -> None:
+        """What a resume must use again: the run state, the forge and the default image."""
         forge = self.forge.describe() if self.forge is not None else None
-        self.store.update_run(self.run_id, outputs={"state": self.state.as_dict(), "forge": forge})
+        self.store.update_run(
+            self.run_id,
+            outputs={"state": self.state.as_dict(), "forge": forge, "default_image": self.options.default_image},
+        )
 
     def _run_repeat(self, step: Step, sandboxes: Sandboxes, started: float) -> StepResult:
         assert step.repeat is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.changes import Recorder
+from runner.changes import WORKSPACE_TYPES, Recorder
 from runner.errors import UsageError
 from runner.model import Pipeline, Step
 from runner.objects import ObjectStore
@@ -69,7 +69,12 @@ def prepare(
     undoer = Undoer(store, objects, workspace)
     restored = undoer.restore_unrecorded(Recorder(store, objects, workspace, run_id).scan())
     rerun = _with_nested(pipeline.steps[restart_at:])
-    chosen = [change for change in store.changes(run_id, pending_only=True) if change.step_id in rerun]
+    # Only the workspace goes back: forge writes are idempotent and the steps update them again.
+    chosen = [
+        change
+        for change in store.changes(run_id, pending_only=True)
+        if change.step_id in rerun and change.type in WORKSPACE_TYPES
+    ]
     plan = RollbackPlan(run_id, "resume", "the steps that run again", sorted(chosen, key=lambda c: c.id, reverse=True))
     undone = undoer.apply(plan)
     positions = [index for index, step in enumerate(pipeline.all_steps()) if step.id in rerun]

@@ -36,6 +36,7 @@ ACTIONS: dict[str, str] = {
     "wait/approval": "runner.actions.wait:approval",
     "pipeline": "runner.actions.children:pipeline",
     "github/issues": "runner.actions.github:issues",
+    "github/create-issues": "runner.actions.github:create_issues",
 }
 
 

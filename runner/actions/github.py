@@ -92,6 +92,55 @@ def issues(ctx: ActionContext) -> ActionResult:
     return ActionResult({"issues": json.dumps(listed), "count": str(len(found)), "children": json.dumps(children)})
 
 
+def create_issues(ctx: ActionContext) -> ActionResult:
+    """Open an issue per task ({id, title, description, blocked_by: [task ids]}), blockers first so
+    each issue can name the issues it is blocked by. Idempotent: a task whose issue exists (found by
+    its marker) is not opened again. Outputs issues (JSON: task id -> number) and count."""
+    forge = ctx.need_forge()
+    tasks = ctx.args["tasks"]
+    tasks = json.loads(tasks) if isinstance(tasks, str) else list(tasks)
+    by_id = {str(task["id"]): task for task in tasks}
+    order: list[str] = []
+
+    def visit(task_id: str, trail: tuple[str, ...]) -> None:
+        if task_id in order:
+            return
+        if task_id in trail:
+            raise ForgeError(
+                "github/create-issues: the tasks' blocked_by form a cycle: " + " -> ".join((*trail, task_id))
+            )
+        for blocker in by_id[task_id].get("blocked_by") or []:
+            if str(blocker) in by_id:
+                visit(str(blocker), (*trail, task_id))
+        order.append(task_id)
+
+    for task_id in by_id:
+        visit(task_id, ())
+    labels = _strings(ctx.args.get("labels"))
+    milestone = str(ctx.args.get("milestone") or "") or None
+    key = str(ctx.args.get("key") or ctx.pipeline)
+    numbers: dict[str, int] = {}
+    if not ctx.publish:
+        ctx.log("--no-publish: would open issues for tasks " + ", ".join(order))
+        return ActionResult({"issues": "{}", "count": "0", "published": "false"})
+    existing = {}
+    for found in forge.issues("all"):
+        for task_id in order:
+            if has_marker(found.body, "task", f"{key}/{task_id}"):
+                existing[task_id] = found.number
+    for task_id in order:
+        task = by_id[task_id]
+        if task_id in existing:
+            numbers[task_id] = existing[task_id]
+            continue
+        blockers = [numbers[str(b)] for b in task.get("blocked_by") or [] if str(b) in numbers]
+        body = with_marker(str(task.get("description") or ""), "task", f"{key}/{task_id}")
+        created = forge.create_issue(str(task["title"]), body, labels, milestone, blockers)
+        numbers[task_id] = created.number
+        ctx.log(f"task {task_id}: issue #{created.number}" + (f" (blocked by {blockers})" if blockers else ""))
+    return ActionResult({"issues": json.dumps(numbers), "count": str(len(numbers))})
+
+
 def comment(ctx: ActionContext) -> ActionResult:
     """Comment on an issue; with mode update (the default) edit the comment this step made before
     (in this or an earlier run for the same issue) in place. Outputs id, url, created."""

@@ -68,6 +68,11 @@ def approval(ctx: ActionContext) -> ActionResult:
             )
         if record.decision == "rejected":
             note = f": {record.comment}" if record.comment else ""
+            if str(ctx.args.get("on-reject") or "fail") == "continue":  # e.g. back to an earlier phase
+                ctx.log(f"rejected by {record.decided_by}{note}; going on as asked (on-reject: continue)")
+                return ActionResult(
+                    {"decision": "rejected", "comment": record.comment or "", "by": record.decided_by or ""}
+                )
             return ActionResult(
                 {"decision": "rejected", "comment": record.comment or "", "by": record.decided_by or ""},
                 error=f"rejected by {record.decided_by}{note}",

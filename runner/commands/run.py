@@ -205,6 +205,7 @@ def resume_run(
                 token_file=token_file,
                 trigger="resume",
                 forge=forge,
+                default_image=record.outputs.get("default_image") or os.environ.get("PIPE_SANDBOX_IMAGE"),
             )
             engine = Engine(pipeline, store, backend, reporter, options)
             engine.claim(record.id)

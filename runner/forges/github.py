@@ -194,6 +194,21 @@ class GitHubForge:
 
     # ---- writes ------------------------------------------------------------------------------
 
+    def create_issue(
+        self, title: str, body: str, labels: list[str], milestone: str | None, blocked_by: list[int]
+    ) -> Issue:
+        if blocked_by:
+            body = body.rstrip() + "\n\nBlocked by " + ", ".join(f"#{n}" for n in blocked_by) + "\n"
+        if milestone:
+            body = body.rstrip() + f"\n\nMilestone: {milestone}\n"
+        return _issue(
+            self._call(
+                "opening an issue",
+                lambda: self._repository.create_issue(title=title, body=body, labels=labels),
+                write=True,
+            )
+        )
+
     def create_comment(self, issue: int, body: str) -> Comment:
         return _comment(
             self._call(

@@ -244,6 +244,26 @@ class LocalForge:
 
     # ---- writes ------------------------------------------------------------------------------
 
+    def create_issue(
+        self, title: str, body: str, labels: list[str], milestone: str | None, blocked_by: list[int]
+    ) -> Issue:
+        """A new issues/N.md (N after every issue and pull request), written atomically."""
+        import json as _json
+
+        with self._records() as records:
+            number = max([0, *self._issue_files(), *(int(n) for n in records["pulls"])]) + 1
+            meta = {"id": number, "title": title, "labels": labels, "blocked_by": blocked_by}
+            if milestone:
+                meta["milestone"] = milestone
+            header = "".join(f"{key}: {_json.dumps(value)}\n" for key, value in meta.items())
+            folder = self.directory / "issues"
+            folder.mkdir(exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".issue-")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(f"---\n{header}---\n{body}\n")
+            os.replace(temporary, folder / f"{number}.md")
+        return self.issue(number)
+
     def create_comment(self, issue: int, body: str) -> Comment:
         with self._records() as records:
             comment_id = self._next(records)

@@ -13,6 +13,7 @@ Directives, each on its own line of the prompt, the ones taking content followed
   FORMAT claude|codex|raw        how the final JSON is wrapped (default claude: like `claude -p
                                  --output-format json`; codex: JSON lines like `codex exec --json`)
   EXIT n                         exit with this code after everything else
+  ECHO-PROMPT                    print the whole prompt (so a test can see what it was given)
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ def parse(prompt: str) -> list[tuple[str, str, str]]:
     while index < len(lines):
         word, _, argument = lines[index].strip().partition(" ")
         index += 1
-        if word not in ("WRITE", "APPEND", "DELETE", "PATCH", "RESULT", "RESULT-AFTER-RETRY", "FORMAT", "EXIT"):
+        if word not in (
+            "WRITE",
+            "APPEND",
+            "DELETE",
+            "PATCH",
+            "RESULT",
+            "RESULT-AFTER-RETRY",
+            "FORMAT",
+            "EXIT",
+            "ECHO-PROMPT",
+        ):
             continue
         block = ""
         if word in ("WRITE", "APPEND", "PATCH", "RESULT", "RESULT-AFTER-RETRY") and index < len(lines):
@@ -79,6 +90,8 @@ def main() -> int:
             fmt = argument
         elif word == "EXIT":
             code = int(argument)
+        elif word == "ECHO-PROMPT":
+            print("fake-agent: prompt follows\n" + prompt)
     text = f"Done.\n{result}" if result is not None else "Done."
     if fmt == "codex":
         print(json.dumps({"type": "thread.started", "thread_id": "fake"}))

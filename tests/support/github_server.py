@@ -599,6 +599,15 @@ def _get_issue(server: GitHubServer, repo: Repo, query: Any, data: Any, number: 
     return 200, repo.issues[int(number)]
 
 
+def _create_issue(server: GitHubServer, repo: Repo, query: Any, data: Any) -> tuple[int, Any]:
+    return 201, repo.add_issue(data["title"], data.get("body") or "", tuple(data.get("labels") or ()), "pipe-bot")
+
+
+def _list_issues(server: GitHubServer, repo: Repo, query: Any, data: Any) -> tuple[int, Any]:
+    state = query.get("state", ["open"])[0]
+    return 200, [i for i in repo.issues.values() if state == "all" or i["state"] == state]
+
+
 def _list_comments(server: GitHubServer, repo: Repo, query: Any, data: Any, number: str) -> tuple[int, Any]:
     return 200, [c for c in repo.comments.values() if c["number"] == int(number)]
 
@@ -785,6 +794,8 @@ def _delete_ref(server: GitHubServer, repo: Repo, query: Any, data: Any, branch:
 _ROUTES: list[tuple[str, str, Any]] = [
     ("", "GET", _get_repo),
     (r"/issues/(\d+)", "GET", _get_issue),
+    (r"/issues", "POST", _create_issue),
+    (r"/issues", "GET", _list_issues),
     (r"/issues/(\d+)/comments", "GET", _list_comments),
     (r"/issues/(\d+)/comments", "POST", _create_comment),
     (r"/issues/comments/(\d+)", "GET", _get_comment),
