@@ -10,7 +10,7 @@ import pytest
 
 from runner.store import Store
 from tests.support.pipelines import write_pipeline
-from tests.support.trees import git_environment
+from tests.support.trees import bare_origin, git_environment
 
 pytestmark = pytest.mark.docker
 
@@ -63,21 +63,13 @@ steps:
 
 
 def make_forge(root: Path, graph: dict[int, list[int]]) -> Path:
-    import subprocess
 
     forge = root / "forge"
     (forge / "issues").mkdir(parents=True)
     work = root / "src"
     work.mkdir()
     (work / "README.md").write_text("# milestone\n")
-    environment = git_environment()
-    for argv in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "initial"],
-        ["git", "clone", "-q", "--bare", str(work), str(forge / "repo.git")],
-    ):
-        subprocess.run(argv, cwd=work, check=True, env=environment)
+    bare_origin(work, forge / "repo.git")
     for number, blockers in graph.items():
         (forge / "issues" / f"{number}.md").write_text(
             f"---\nid: {number}\ntitle: Issue {number}\nmilestone: m1\nblocked_by: {blockers}\n---\nDo {number}.\n"

@@ -19,7 +19,7 @@ from tests.support.agents import agent_image
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer
 from tests.support.pypi import sdist, tree_diff
-from tests.support.trees import git_environment
+from tests.support.trees import bare_origin, git_environment
 
 pytestmark = pytest.mark.docker
 PIPELINES = data_path("pipelines")
@@ -36,14 +36,7 @@ def local_forge(root: Path, tree: Path, issues: dict[int, str]) -> Path:
     (forge / "issues").mkdir(parents=True)
     work = root / "work"
     shutil.copytree(tree, work)
-    environment = git_environment()
-    for argv in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "initial"],
-        ["git", "clone", "-q", "--bare", str(work), str(forge / "repo.git")],
-    ):
-        subprocess.run(argv, cwd=work, check=True, env=environment)
+    bare_origin(work, forge / "repo.git")
     for number, text in issues.items():
         (forge / "issues" / f"{number}.md").write_text(text)
     return forge

@@ -4,7 +4,6 @@ issue-to-pr with a review, and the summary table on the tracking issue."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from runner.resources import data_path
 from runner.store import Store
 from tests.support.agents import agent_image
-from tests.support.trees import git_environment
+from tests.support.trees import bare_origin
 
 pytestmark = pytest.mark.docker
 
@@ -32,14 +31,7 @@ def test_milestone_runs_each_issue_through_issue_to_pr_and_posts_a_summary(cli, 
         "[project]\nname = 'm'\nversion = '0'\n[tool.pytest.ini_options]\npythonpath = ['.']\n"
     )
     (work / "tests" / "test_ok.py").write_text("def test_ok():\n    assert True\n")
-    environment = git_environment()
-    for argv in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "initial"],
-        ["git", "clone", "-q", "--bare", str(work), str(forge / "repo.git")],
-    ):
-        subprocess.run(argv, cwd=work, check=True, env=environment)
+    bare_origin(work, forge / "repo.git")
     (forge / "issues").mkdir()
     for number, blockers, name in ((1, [], "alpha"), (2, [1], "beta"), (3, [], "gamma")):
         (forge / "issues" / f"{number}.md").write_text(issue(number, blockers, name))

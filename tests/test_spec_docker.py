@@ -13,7 +13,7 @@ from runner.forges.local import LocalForge
 from runner.resources import data_path
 from runner.store import Store
 from tests.support.agents import agent_image
-from tests.support.trees import git_environment
+from tests.support.trees import bare_origin, git_environment
 
 pytestmark = pytest.mark.docker
 
@@ -47,13 +47,7 @@ def test_rejection_returns_to_design_and_approval_creates_the_issues(cli, tmp_pa
     work, forge = tmp_path / "src", tmp_path / "forge"
     work.mkdir()
     (work / "README.md").write_text("# notes\n")
-    for argv in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "initial"],
-        ["git", "clone", "-q", "--bare", str(work), str(forge / "repo.git")],
-    ):
-        subprocess.run(argv, cwd=work, check=True, env=git_environment())
+    bare_origin(work, forge / "repo.git")
     state = ["--state-dir", str(tmp_path / "state")]
     first = cli(
         "run",

@@ -68,6 +68,18 @@ def git_environment() -> dict[str, str]:
     }
 
 
+def bare_origin(work: Path, bare: Path) -> None:
+    """Commit the tree at `work` on `main` and clone it bare to `bare` (a forge's origin)."""
+    environment = git_environment()
+    for argv in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "initial"],
+        ["git", "clone", "-q", "--bare", str(work), str(bare)],
+    ):
+        subprocess.run(argv, cwd=work, check=True, env=environment)
+
+
 def git_repository(path: Path, files: Mapping[str, str]) -> None:
     """A git repository at `path` with `files` committed on `main` (made on the host by the test,
     before any sandbox touched it)."""
