@@ -301,6 +301,8 @@ class DockerPrepared:
                 if now >= next_check:
                     next_check = now + 1.0
                     ended = self._ended_without_status()
+                    if ended is not None and status_file.exists():
+                        continue  # it finished normally after the look above: the next turn reads the status
                     if ended is not None:
                         _pump(control / "log", log_offset, on_output)
                         return ExecResult(ended[0], ended[1], now - started)
