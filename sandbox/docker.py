@@ -111,9 +111,12 @@ class DockerBackend:
         if image == DEFAULT_IMAGE:
             tag = default_image_tag()
             try:
-                self.client.images.get(tag)
+                found = self.client.images.get(tag)
             except docker.errors.ImageNotFound:
                 self._build_default(tag, progress)
+                found = self.client.images.get(tag)
+            if f"{DEFAULT_IMAGE}:latest" not in found.tags:
+                found.tag(DEFAULT_IMAGE, "latest")  # so images can be built FROM pipe-sandbox
             return tag
         try:
             self.client.images.get(image)
