@@ -30,7 +30,6 @@ from runner.watch import Dirty
 FILE_TYPES = ("file_create", "file_modify", "file_delete")
 REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
 EXTERNAL_TYPES = ("push", "pr_create", "pr_update", "comment_create", "release_create", "label_add")
-CHANGE_TYPES = FILE_TYPES + REF_TYPES + EXTERNAL_TYPES
 WORKSPACE_TYPES = FILE_TYPES + REF_TYPES
 _REF_PATH = re.compile(r"^\.git/(HEAD|refs/.+)$")
 

@@ -275,15 +275,13 @@ class Engine:
                 if status is RunStatus.FAILED:
                     self._rollback_on_failure()
             finally:
-                failed_step = next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
-                if status is not RunStatus.FAILED:
-                    failed_step = self._waiting_at if status is RunStatus.WAITING else None
+                current_step = {RunStatus.FAILED: self._failed_step(), RunStatus.WAITING: self._waiting_at}
                 self.store.update_run(
                     run_id,
                     status=status.value,
                     finished_at=time.time(),
                     error=error,
-                    current_step=failed_step,
+                    current_step=current_step.get(status),
                 )
                 self._emit(
                     "run_finished",
@@ -660,8 +658,8 @@ class Engine:
     # ---- context, sandbox plans, credentials -------------------------------------------------
 
     def _expressions(self, iteration: int) -> Expressions:
-        failed = any(r.conclusion is Outcome.FAILURE for r in self._order)
-        failed_step = next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
+        failed_step = self._failed_step()
+        failed = failed_step is not None
         context = {
             "inputs": self._inputs,
             "env": self._pipeline_env,
@@ -681,6 +679,10 @@ class Engine:
             },
         }
         return Expressions(context, status={"success": not failed, "failure": failed, "cancelled": False})
+
+    def _failed_step(self) -> str | None:
+        """The id of the first step whose conclusion is failure, or None."""
+        return next((r.step_id for r in self._order if r.conclusion is Outcome.FAILURE), None)
 
     def _render_pipeline_env(self) -> dict[str, str]:
         expressions = Expressions(

@@ -85,11 +85,6 @@ class RetryPolicy:
     backoff: Backoff = field(default_factory=Backoff)
     on: frozenset[str | int] = frozenset({"failure", "timeout"})
 
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before attempt number `attempt` (2 or more)."""
-        delay = self.backoff.initial * self.backoff.factor ** (attempt - 2)
-        return min(delay, self.backoff.max) if self.backoff.max is not None else delay
-
 
 @dataclass(frozen=True)
 class Repeat:

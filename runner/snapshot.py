@@ -238,15 +238,6 @@ class Workspace:
             finally:
                 os.close(descriptor)
 
-    def set_mode(self, path: str, mode: int) -> None:
-        """chmod the file or directory at `path` without following a symlink there."""
-        with self.parent(path) as (directory, name):
-            descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
-            try:
-                os.fchmod(descriptor, mode)
-            finally:
-                os.close(descriptor)
-
 
 def _own(descriptor: int, uid: int, gid: int) -> None:
     if os.geteuid() == 0:

@@ -319,10 +319,6 @@ class Store:
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
 
-    @property
-    def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
     # ---- writes ----------------------------------------------------------------------------
 
     def add_pipeline(self, name: str, path: str, digest: str, definition: str) -> int:

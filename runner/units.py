@@ -8,7 +8,6 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\.[0-9]+)?$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
-SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?([kmgt]i?b?|b)?$"
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kmgt]?)(i?)(b?)$")
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 

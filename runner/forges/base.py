@@ -151,9 +151,6 @@ def blocked_by(body: str, labels: tuple[str, ...] = ()) -> tuple[int, ...]:
     return tuple(dict.fromkeys(found))
 
 
-MARKER = re.compile(r"<!-- pipe:([a-z-]+) ([^>]*?) -->")
-
-
 def marker(kind: str, key: str) -> str:
     """The hidden marker pipe puts in bodies it writes, e.g. `<!-- pipe:comment issue-to-pr/notify/12 -->`."""
     return f"<!-- pipe:{kind} {key} -->"

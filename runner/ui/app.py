@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from runner.errors import PipeError
-from runner.rollback import format_plan, plan_rollback
+from runner.rollback import MODES, format_plan, plan_rollback
 from runner.store import Store
 from runner.ui.views import pipelines, run_detail, runs_list
 
@@ -210,7 +210,7 @@ def version(html: str) -> str:
 
 def _rollback_options(values: Any) -> tuple[str, int | None, str | None]:
     mode = str(values.get("mode") or "hard")
-    if mode not in ("hard", "soft", "steps", "to"):
+    if mode not in MODES:
         mode = "hard"
     steps = int(values.get("steps") or 1) if mode == "steps" else None
     to = str(values.get("to") or "") if mode == "to" else None
