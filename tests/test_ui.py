@@ -11,10 +11,12 @@ from runner.store import Store
 from runner.ui.app import UI
 from tests.support.runs import fake_runs
 
+BASE = "http://127.0.0.1:8765"
+
 
 def test_pages_and_json(tmp_path: Path) -> None:
     ids = fake_runs(tmp_path, 3) + fake_runs(tmp_path, 1, status="failed", pipeline="other")
-    client = TestClient(UI(tmp_path).application())
+    client = TestClient(UI(tmp_path).application(), base_url=BASE)
     page = client.get("/")
     assert page.status_code == 200 and page.text.count('<tr data-run="') == 4
     assert client.get("/?status=failed").text.count('<tr data-run="') == 1
@@ -28,7 +30,7 @@ def test_pages_and_json(tmp_path: Path) -> None:
 
 def test_read_only_refuses_every_action_and_hides_them(tmp_path: Path) -> None:
     (run_id,) = fake_runs(tmp_path, 1, status="waiting")
-    client = TestClient(UI(tmp_path, read_only=True).application())
+    client = TestClient(UI(tmp_path, read_only=True).application(), base_url=BASE)
     for action in ("approve", "reject", "rollback", "resume", "anything"):
         response = client.post(f"/api/runs/{run_id}/{action}", data={"comment": "x", "mode": "hard"})
         assert response.status_code == 403, action
@@ -40,7 +42,7 @@ def test_read_only_refuses_every_action_and_hides_them(tmp_path: Path) -> None:
 
 def test_a_token_is_required_when_set(tmp_path: Path) -> None:
     fake_runs(tmp_path, 1)
-    client = TestClient(UI(tmp_path, token="s3cret").application())
+    client = TestClient(UI(tmp_path, token="s3cret").application(), base_url=BASE)
     assert client.get("/").status_code == 401
     assert client.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/?token=wrong").status_code == 401

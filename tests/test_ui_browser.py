@@ -1,14 +1,17 @@
 """`pipe ui` in a real browser (Debian's chromium driven by Playwright) against a real server and
-real runs: the list loads, a running step's status changes on the page without a reload, and
-Approve finishes a waiting run. Screenshots are kept in tests/artifacts/."""
+real runs: the list loads, a running step's status and log change on the page without a reload,
+Approve finishes a waiting run, and a page of another origin cannot approve it. Screenshots are kept
+in tests/artifacts/."""
 
 from __future__ import annotations
 
+import http.server
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 
 from runner.store import Store
 from runner.ui.app import UI
+from tests.support.cli import CliResult
 from tests.support.pipelines import write_pipeline
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
@@ -92,6 +96,7 @@ def test_the_page_follows_a_run_live_without_reloading(tmp_path: Path, server: s
         page.evaluate("window.__notReloaded = true")
         page.wait_for_selector("#step-second .status[data-outcome=success]", timeout=30_000)
         page.wait_for_selector("#run-status.succeeded", timeout=30_000)
+        page.wait_for_selector("#log:has-text('three')", timeout=30_000)  # the log streamed too
         assert page.evaluate("window.__notReloaded") is True
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "ui-run.png"), full_page=True)
@@ -101,21 +106,53 @@ def test_the_page_follows_a_run_live_without_reloading(tmp_path: Path, server: s
     page.screenshot(path=str(ARTIFACTS / "ui-runs.png"))
 
 
-def test_approve_in_the_browser_finishes_a_waiting_run(tmp_path: Path, server: str, page: Any, cli) -> None:
-    path = write_pipeline(
-        tmp_path,
-        """\
-        version: 1
-        name: gated
-        sandbox: {network: none}
-        steps:
-          - id: gate
-            uses: wait/approval
-            with: {prompt: "Ship it?"}
-          - id: ship
-            run: echo shipped
-        """,
+GATED = """\
+version: 1
+name: gated
+sandbox: {network: none}
+steps:
+  - id: gate
+    uses: wait/approval
+    with: {prompt: "Ship it?"}
+  - id: ship
+    run: echo shipped
+"""
+
+
+def test_a_page_of_another_origin_cannot_approve(
+    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
+) -> None:
+    path = write_pipeline(tmp_path, GATED)
+    state = tmp_path / "state"
+    assert cli("run", str(path), "--state-dir", str(state)).code == 3
+    run_id = Store(state).run("latest").id
+    page.goto(f"{server}/runs/{run_id}")  # the person has the UI open: its session cookie exists
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "index.html").write_text(
+        f'<form id="f" method="post" action="{server}/api/runs/{run_id}/approve">'
+        '<input name="comment" value="evil"><input name="csrf" value="guess"></form>'
+        '<script>document.getElementById("f").submit()</script>'
     )
+    # Another port on the same address: the same site, but another origin.
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(evil))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        try:
+            with page.expect_response(f"{server}/api/runs/{run_id}/approve") as answer:
+                page.goto(f"http://127.0.0.1:{other.server_address[1]}/index.html")
+            assert answer.value.status == 403
+        finally:
+            other.shutdown()
+    time.sleep(1)
+    assert Store(state).run(run_id).status == "waiting"
+    assert not (state / "ui-actions.log").exists()
+
+
+def test_approve_in_the_browser_finishes_a_waiting_run(
+    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
+) -> None:
+    path = write_pipeline(tmp_path, GATED)
     assert cli("run", str(path), "--state-dir", str(tmp_path / "state")).code == 3
     run_id = Store(tmp_path / "state").run("latest").id
     page.goto(f"{server}/runs/{run_id}")

@@ -2,46 +2,75 @@
 updates as Server-Sent Events carrying re-rendered HTML fragments (no front-end build step), and
 actions (approve, reject, rollback) run as `pipe` subprocesses so the server stays responsive.
 
-Security: loopback by default; any other address needs a token (`Authorization: Bearer TOKEN`, or
-`?token=` once, which sets a cookie). With `read_only` every action is refused (403) and hidden.
+Security (runner/ui/security.py): the Host header must name the bound address and port; every
+POST must come from the UI's own pages (Origin / Sec-Fetch-Site) and carry the session's CSRF
+token; any address but loopback needs a token. Actions are an allow-list of fixed command lines
+(runner/ui/actions.py). With `read_only` every action is refused (403) and hidden. Logs stream from
+an offset in bounded chunks (runner/ui/logs.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
+import re
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
+import markupsafe
 from starlette.applications import Starlette
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from runner.errors import PipeError
-from runner.rollback import MODES, format_plan, plan_rollback
+from runner.rollback import format_plan, plan_rollback
 from runner.store import Store
-from runner.ui.views import pipelines, run_detail, runs_list
+from runner.terminal import printable
+from runner.ui.actions import ACTIONS, ActionRefused, action_argv, find_run, rollback_options
+from runner.ui.logs import follow_log, read_tail
+from runner.ui.security import MAX_BODY, RequestCheck, Sessions, TokenCheck, allowed_hosts, bound_port
+from runner.ui.views import live_attempt, pipelines, run_detail, runs_list
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 POLL_SECONDS = 0.5
+Spawn = Callable[[list[str]], None]
+_RESUME_AT = re.compile(r"([0-9]{1,12}):([0-9]{1,15})")  # Last-Event-ID of the log stream: ATTEMPT:OFFSET
+_NUMBER = re.compile(r"[0-9]{1,15}")
 
 
 class UI:
-    """The application's state: where the store is, and what is allowed."""
+    """The application's state: where the store is, the address it is served on (`port` 0: the
+    port the connection came in on, i.e. the one the server is bound to), and what is allowed.
+    `spawn(argv)` starts an action's command line (default: a `pipe` subprocess kept in `actions`,
+    its output appended to ui-actions.log)."""
 
-    def __init__(self, state_dir: Path, *, read_only: bool = False, token: str | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        read_only: bool = False,
+        token: str | None = None,
+        spawn: Spawn | None = None,
+    ) -> None:
         self.state_dir = state_dir
+        self.host = host
+        self.port = port
         self.read_only = read_only
         self.token = token
-        self.jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+        self.spawn: Spawn = spawn or self._spawn
+        self.sessions = Sessions()
+        self.jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_displayed)
         self.actions: list[subprocess.Popen[bytes]] = []
 
     def store(self) -> Store:
@@ -52,6 +81,16 @@ class UI:
 
     # ---- pages -------------------------------------------------------------------------------
 
+    def _page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+        """An HTML page with the session's CSRF token in its forms; starts a session when none."""
+        cookie = Sessions.cookie(bound_port(request.scope, self.port))
+        session = request.cookies.get(cookie) or Sessions.new()
+        html = self.render(template, csrf=self.sessions.token(session), **context)
+        response = HTMLResponse(html, status_code=status_code)
+        if request.cookies.get(cookie) != session:
+            response.set_cookie(cookie, session, httponly=True, samesite="strict")
+        return response
+
     async def runs_page(self, request: Request) -> Response:
         status, pipeline = request.query_params.get("status"), request.query_params.get("pipeline")
         store = self.store()
@@ -61,7 +100,8 @@ class UI:
         finally:
             store.close()
         rows_html = self.render("_runs_rows.html", runs=rows)
-        html = self.render(
+        return self._page(
+            request,
             "runs.html",
             rows_html=rows_html,
             version=version(rows_html),
@@ -70,18 +110,22 @@ class UI:
             pipelines=names,
             query=request.url.query,
         )
-        return HTMLResponse(html)
 
     async def run_page(self, request: Request) -> Response:
         store = self.store()
         try:
             detail = run_detail(store, self.state_dir, request.path_params["run_id"])
+            live = live_attempt(store, store.run(detail["run"]["id"]))
         except PipeError as error:
-            return HTMLResponse(self.render("error.html", message=str(error)), status_code=404)
+            return self._page(request, "error.html", 404, message=str(error))
         finally:
             store.close()
-        live = self.render("_run_live.html", **detail)
-        return HTMLResponse(self.render("run.html", live_html=live, version=version(live), **detail))
+        log = None
+        if live is not None:
+            text, offset = read_tail(live.log_path) if live.log_path else ("", 0)
+            log = {"step": live.step_id, "attempt": live.id, "text": text, "offset": offset}
+        fragment = self.render("_run_live.html", **detail)
+        return self._page(request, "run.html", live_html=fragment, version=version(fragment), **{**detail, "log": log})
 
     # ---- JSON and live updates ---------------------------------------------------------------
 
@@ -141,43 +185,78 @@ class UI:
 
         return self._stream(render, request.query_params.get("since"))
 
+    async def log_events(self, request: Request) -> Response:
+        """The newest attempt's log as Server-Sent Events, from a byte offset: each event carries
+        at most logs.CHUNK bytes as text (`text`, `offset` after it, `attempt`, `step`) and its id
+        `ATTEMPT:OFFSET`, so a reconnecting EventSource goes on where it stopped. When that attempt
+        ends and another starts, the stream follows the new one from 0; `done` when the run ends.
+        Query: `attempt` (an attempt id; default the newest) and `offset` (default 0)."""
+        store = self.store()
+        try:
+            run_id = find_run(store, request.path_params["run_id"]).id
+        except ActionRefused as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        finally:
+            store.close()
+        resume = _RESUME_AT.fullmatch(request.headers.get("last-event-id", ""))
+        given = (
+            (resume.group(1), resume.group(2))
+            if resume
+            else (
+                request.query_params.get("attempt", "0"),
+                request.query_params.get("offset", "0"),
+            )
+        )
+        if not all(_NUMBER.fullmatch(value) for value in given):
+            return JSONResponse({"error": "attempt and offset are whole numbers"}, status_code=400)
+        return StreamingResponse(
+            follow_log(self.store, run_id, int(given[0]), int(given[1]), POLL_SECONDS),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
+        )
+
     # ---- actions -----------------------------------------------------------------------------
 
     async def rollback_plan(self, request: Request) -> Response:
-        mode, steps, to = _rollback_options(request.query_params)
         store = self.store()
         try:
-            plan = plan_rollback(store, store.run(request.path_params["run_id"]).id, mode, steps=steps, to=to)
+            run_id = find_run(store, request.path_params["run_id"]).id
+            mode, steps, to = rollback_options(store, run_id, request.query_params)
+            plan = plan_rollback(store, run_id, mode, steps=steps, to=to)
+        except ActionRefused as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
         except PipeError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         finally:
             store.close()
         return JSONResponse({"plan": format_plan(plan), "changes": len(plan.changes)})
 
-    async def act(self, request: Request) -> Response:
-        """approve, reject or rollback: started as a `pipe` subprocess; 202 with its command."""
+    async def act(self, request: Request, action: str) -> Response:
+        """An allowed action (approve, reject, rollback) started as a fixed `pipe` command line; 202.
+        The CSRF token and origin were checked by RequestCheck before this runs."""
         if self.read_only:
             return JSONResponse({"error": "pipe ui runs read-only"}, status_code=403)
-        action, run_id = request.path_params["action"], request.path_params["run_id"]
-        form = {key: values[-1] for key, values in parse_qs((await request.body()).decode()).items()}
-        argv = [sys.executable, "-m", "runner", action, run_id, "--state-dir", str(self.state_dir)]
-        if action in ("approve", "reject") and form.get("comment"):
-            argv += ["--comment", str(form["comment"])]
-        if action == "rollback":
-            mode, steps, to = _rollback_options(form)
-            argv += {"hard": ["--hard"], "soft": ["--soft"], "steps": ["--steps", str(steps)], "to": ["--to", str(to)]}[
-                mode
-            ]
+        run_id = request.path_params["run_id"]
+        form = {key: values[-1] for key, values in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        store = self.store()
+        try:
+            argv = action_argv(store, self.state_dir, action, run_id, form)
+        except ActionRefused as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        finally:
+            store.close()
+        self.spawn(argv)
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(f"/runs/{argv[-1]}", status_code=303)
+        return JSONResponse({"started": [action, argv[-1]]}, status_code=202)
+
+    def _spawn(self, argv: list[str]) -> None:
         self.actions = [process for process in self.actions if process.poll() is None]  # reap finished ones
-        log = self.state_dir / "ui-actions.log"
-        with open(log, "ab") as output:
+        with open(self.state_dir / "ui-actions.log", "ab") as output:
             process = subprocess.Popen(
                 argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         self.actions.append(process)
-        if "text/html" in request.headers.get("accept", ""):
-            return RedirectResponse(f"/runs/{run_id}", status_code=303)
-        return JSONResponse({"started": argv[3:5], "pid": process.pid}, status_code=202)
 
     def wait_for_actions(self, timeout: float = 60.0) -> None:
         """Wait for the actions started from the page (when the server stops)."""
@@ -195,54 +274,29 @@ class UI:
             Route("/api/runs/events", self.runs_events),
             Route("/api/runs/{run_id}", self.run_json),
             Route("/api/runs/{run_id}/events", self.run_events),
+            Route("/api/runs/{run_id}/log", self.log_events),
             Route("/api/runs/{run_id}/rollback-plan", self.rollback_plan),
-            Route("/api/runs/{run_id}/{action:str}", self.act, methods=["POST"]),
+            *(
+                Route(f"/api/runs/{{run_id}}/{name}", partial(self.act, action=name), methods=["POST"])
+                for name in ACTIONS
+            ),
         ]
         app = Starlette(routes=routes)
-        app.add_middleware(_TokenCheck, token=self.token)
+        # Added innermost first: a request meets the Host name check, the body limit, the port,
+        # origin and CSRF checks, then the token.
+        app.add_middleware(TokenCheck, token=self.token)
+        app.add_middleware(RequestCheck, port=self.port, sessions=self.sessions)
+        app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(self.host), www_redirect=False)
         return app
+
+
+def _displayed(value: Any) -> Any:
+    """Every value a template shows is free of terminal control characters (a fragment already
+    rendered, Markup, went through this when it was)."""
+    return value if isinstance(value, markupsafe.Markup) or not isinstance(value, str) else printable(value)
 
 
 def version(html: str) -> str:
     """A short fingerprint of a fragment, so a stream does not resend what a page shows."""
     return hashlib.sha256(html.encode()).hexdigest()[:16]
-
-
-def _rollback_options(values: Any) -> tuple[str, int | None, str | None]:
-    mode = str(values.get("mode") or "hard")
-    if mode not in MODES:
-        mode = "hard"
-    steps = int(values.get("steps") or 1) if mode == "steps" else None
-    to = str(values.get("to") or "") if mode == "to" else None
-    return mode, steps, to
-
-
-class _TokenCheck:
-    """Refuse requests without the token (when there is one); `?token=` sets a cookie for the browser."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]], token: str | None) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self.token is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        given = (
-            request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            or request.query_params.get("token")
-            or request.cookies.get("pipe_token")
-            or ""
-        )
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            await JSONResponse({"error": "a token is needed (Authorization: Bearer TOKEN)"}, status_code=401)(
-                scope, receive, send
-            )
-            return
-        if request.query_params.get("token"):
-            response = RedirectResponse(str(request.url.remove_query_params("token")), status_code=303)
-            response.set_cookie("pipe_token", self.token, httponly=True, samesite="strict")
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)

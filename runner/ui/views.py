@@ -9,11 +9,10 @@ from typing import Any
 from runner.commands.changes import diff_lines
 from runner.objects import ObjectStore
 from runner.rollback import describe_effect
-from runner.store import RunRecord, Store
+from runner.store import AttemptRecord, RunRecord, Store
 from runner.units import format_duration
 
 FINISHED = {"succeeded", "failed", "cancelled"}
-TAIL_LINES = 40
 
 
 def _when(stamp: float | None) -> str:
@@ -48,16 +47,15 @@ def pipelines(store: Store) -> list[str]:
     return sorted({run.pipeline_name for run in store.runs(limit=10_000)})
 
 
-def _tail(path: str | None) -> list[str]:
-    if not path or not Path(path).is_file():
-        return []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read().splitlines()[-TAIL_LINES:]
+def live_attempt(store: Store, run: RunRecord) -> AttemptRecord | None:
+    """The newest attempt of a run still going (its log is the one the page follows), else None."""
+    attempts = store.attempts(run.id)
+    return attempts[-1] if attempts and run.status not in FINISHED else None
 
 
 def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
     """The run page's data: the run, its steps with their attempts, changes (with diffs) and the
-    tail of the newest attempt's log while the run is going."""
+    newest attempt while the run is going (its log is read by runner.ui.logs, not here)."""
     run = store.run(run_id)
     attempts = store.attempts(run.id)
     objects = ObjectStore(state_dir / "objects")
@@ -107,14 +105,14 @@ def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
                     changes.get(key, []),
                 )
             )
-    live = attempts[-1] if attempts and run.status not in FINISHED else None
+    live = live_attempt(store, run)
     return {
         "run": run_summary(run),
         "inputs": run.inputs,
         "steps": steps,
         "parent": run.parent_id,
         "children": [{**run_summary(child), "key": child.child_key} for child in store.children(run.id)],
-        "log": {"step": live.step_id, "lines": _tail(live.log_path)} if live else None,
+        "log": {"step": live.step_id, "attempt": live.id} if live else None,
         "waiting": run.status == "waiting",
     }
 
