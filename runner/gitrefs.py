@@ -11,15 +11,41 @@ from pathlib import Path
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
+_FORBIDDEN = frozenset(' ~^:?*[\\"\x7f')
+
+
+def branch_problem(branch: str) -> str | None:
+    """Why `branch` is not a valid branch name (git check-ref-format rules for refs/heads/<branch>,
+    plus `"`, which would break a config section name), or None when it is valid."""
+    if not branch:
+        return "is empty"
+    if ".." in branch:
+        return "contains '..'"
+    for character in branch:
+        if character in _FORBIDDEN or ord(character) < 0x20:
+            return f"contains {character!r}"
+    if "@{" in branch:
+        return "contains '@{'"
+    if branch in ("@", "HEAD"):
+        return f"is {branch!r}"
+    if branch.startswith("-"):
+        return "starts with '-'"
+    if branch.startswith("/") or branch.endswith("/") or "//" in branch:
+        return "has an empty path component"
+    if branch.endswith("."):
+        return "ends with '.'"
+    for component in branch.split("/"):
+        if component.startswith("."):
+            return f"has a component starting with '.' ({component!r})"
+        if component.endswith(".lock"):
+            return f"has a component ending with '.lock' ({component!r})"
+    return None
+
+
 def _check(branch: str) -> str:
-    if (
-        not branch
-        or branch.startswith(("/", "-"))
-        or ".." in branch
-        or "\\" in branch
-        or branch.endswith((".lock", "/"))
-    ):
-        raise ValueError(f"invalid branch name {branch!r}")
+    problem = branch_problem(branch)
+    if problem is not None:
+        raise ValueError(f"invalid branch name {branch!r}: {problem}")
     return f"refs/heads/{branch}"
 
 

@@ -9,7 +9,10 @@ prompt, never in the command. With `output-schema`, the final JSON (see runner/a
 errors added to the prompt, `max-invalid` times (default 2), then the step fails naming each error's
 path. The result's fields become outputs (`result` holds the whole JSON). A step that touches a
 `protect` glob (default `.github/workflows/**`) or changes more than `max-changed-files` files fails
-and its changes are put back.
+and its changes are put back. Both limits count what a later git/commit and git/push would carry,
+not only the work tree: the index and every new or moved ref of the workspace repository, compared
+by git on the host (runner/gitsafety.py) with where HEAD was before the step; an agent that leaves
+a repository sending git elsewhere fails the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runner import gitsafety
 from runner.actions import ActionContext, ActionResult
 from runner.agentresult import final_result, schema_errors
 from runner.expressions import to_text
@@ -61,6 +65,23 @@ def _changed_files(ctx: ActionContext) -> list[str]:
     return sorted(found)
 
 
+def _repository_refs(ctx: ActionContext) -> dict[str, str]:
+    """The refs of the workspace repository (checked and sanitized first); {} when there is none."""
+    if not gitsafety.check_repository(ctx.workspace):
+        return {}
+    origin = ctx.forge.clone_source().url if ctx.forge is not None and ctx.forge.name != "local" else None
+    gitsafety.sanitize_repository(ctx.workspace, origin, ctx.state.branch)
+    return gitsafety.refs(ctx.workspace)
+
+
+def _committable(ctx: ActionContext, before: dict[str, str] | None) -> set[str]:
+    """What the repository would commit or push beyond `before` (raises UnsafeRepository)."""
+    if before is None or not gitsafety.check_repository(ctx.workspace):
+        return set()
+    _repository_refs(ctx)
+    return gitsafety.committable_paths(ctx.workspace, before)
+
+
 def agent(ctx: ActionContext) -> ActionResult:
     command, prompt = str(ctx.args["command"]), str(ctx.args["prompt"])
     via = str(ctx.args.get("prompt-via") or "file")
@@ -71,15 +92,25 @@ def agent(ctx: ActionContext) -> ActionResult:
     result_file = str(ctx.args.get("result-file") or "")
     current = prompt
     errors: list[str] = []
+    try:
+        before: dict[str, str] | None = _repository_refs(ctx)
+    except gitsafety.UnsafeRepository as problem:
+        return ActionResult(error=f"agent: refused: the workspace's git repository is unsafe ({problem})")
     for round_ in range(1, limit + 2):
         env = {"PIPE_AGENT_COMMAND": command, "PIPE_PROMPT_VIA": via}
         ran = ctx.run_in_sandbox(SCRIPT, env, (), {"prompt.md": current.encode()})
-        changed = _changed_files(ctx)
+        try:
+            changed = sorted(set(_changed_files(ctx)) | _committable(ctx, before))
+            unsafe = None
+        except gitsafety.UnsafeRepository as problem:
+            changed, unsafe = _changed_files(ctx), str(problem)
         touched = [path for path in changed if any(fnmatch.fnmatch(path, glob) for glob in protect)]
-        if touched or (max_files is not None and len(changed) > max_files):
+        if unsafe or touched or (max_files is not None and len(changed) > max_files):
             undone = ctx.undo_pending()
             reason = (
-                f"touched protected paths: {', '.join(touched)}"
+                f"left an unsafe git repository ({unsafe})"
+                if unsafe
+                else f"touched protected paths: {', '.join(touched)}"
                 if touched
                 else f"changed {len(changed)} files, more than max-changed-files {max_files}"
             )

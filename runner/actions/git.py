@@ -1,10 +1,15 @@
 """git/checkout, git/commit, git/push, git/sync: git commands run in the step's sandbox.
 
-Before each, the host rewrites the workspace repository's `.git/config` to a minimal known-good one
-(no include, filter, fsmonitor, sshCommand or hooks settings a previous step could have planted),
-and git runs with hooks disabled, so nothing written by an earlier step runs while a token is
-present. The token reaches git only through an askpass helper that reads GITHUB_TOKEN from the
-environment: never a URL, argv or `.git/config`. Pushes go only to the run's own branch, never to
+Before each, the host refuses a workspace repository that sends git elsewhere (a `.git` file or
+symlink, commondir, alternates, symlinks inside `.git`: runner/gitsafety.py) and rewrites its
+`.git/config` to a minimal known-good one; git then runs with its git dir and work tree pinned, no
+system or global config, hooks and fsmonitor off. So nothing an earlier step wrote runs, and git
+only ever acts on the workspace's own repository.
+
+Only the sandbox that talks to the remote (fetch, push) gets GITHUB_TOKEN, through an askpass
+helper (never a URL, argv or `.git/config`); committing, checking out and rebasing run with the
+token withheld. With the local forge, fetch and push run on the host (pinned the same way), so its
+bare repository is never mounted into a sandbox. Pushes go only to the run's own branch, never to
 the default branch or a protected one, always with --force-with-lease against the commit pipe last
 saw on the remote.
 """
@@ -12,65 +17,119 @@ saw on the remote.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from runner import gitsafety
 from runner.actions import ActionContext, ActionResult
-from runner.snapshot import Workspace
+from runner.gitrefs import branch_problem
+from runner.sandboxing import sandbox_user
 from sandbox.base import ExecStatus
 
 PROTECTED = ("main", "master", "develop", "trunk", "release/*", "releases/*")
 
 PRELUDE = r"""set -eu
-askpass=$(mktemp)
-cat > "$askpass" <<'ASKPASS'
+export GIT_DIR=/workspace/.git GIT_WORK_TREE=/workspace GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+export GIT_ATTR_NOSYSTEM=1 GIT_NO_REPLACE_OBJECTS=1 GIT_TERMINAL_PROMPT=0
+if [ -n "${GITHUB_TOKEN:-}" ]; then
+  askpass=$(mktemp)
+  cat > "$askpass" <<'ASKPASS'
 #!/bin/sh
 case "$1" in
   Username*) echo x-access-token ;;
   *) printf '%s\n' "${GITHUB_TOKEN:-}" ;;
 esac
 ASKPASS
-chmod 700 "$askpass"
-export GIT_ASKPASS="$askpass" GIT_TERMINAL_PROMPT=0 GIT_CONFIG_GLOBAL=/dev/null
-g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c advice.detachedHead=false \
-        -c init.defaultBranch=main -c protocol.file.allow=always "$@"; }
+  chmod 700 "$askpass"
+  export GIT_ASKPASS="$askpass"
+else
+  unset GITHUB_TOKEN GH_TOKEN 2>/dev/null || true
+fi
+g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.askPass= -c credential.helper= \
+        -c advice.detachedHead=false -c init.defaultBranch=main "$@"; }
 out() { printf '%s=%s\n' "$1" "$2" >> "$PIPE_OUTPUT"; }
 """
 
 
-def sanitize_repository(workspace: Path, origin: str | None, branch: str | None) -> None:
-    """Replace `.git/config` by a minimal one (origin and branch tracking only)."""
-    git_dir = workspace / ".git"
-    if not git_dir.is_dir() or git_dir.is_symlink():
-        return
-    lines = [
-        "[core]",
-        "\trepositoryformatversion = 0",
-        "\tfilemode = true",
-        "\tbare = false",
-        "\tlogallrefupdates = true",
-    ]
-    if origin:
-        lines += ['[remote "origin"]', f"\turl = {origin}", "\tfetch = +refs/heads/*:refs/remotes/origin/*"]
-    if branch:
-        lines += [f'[branch "{branch}"]', "\tremote = origin", f"\tmerge = refs/heads/{branch}"]
-    owner = os.stat(workspace)
-    Workspace(workspace).write_file(
-        ".git/config", ("\n".join(lines) + "\n").encode(), 0o644, owner.st_uid, owner.st_gid
-    )
+class _Refused(Exception):
+    """An action's one-line refusal, turned into a failed step."""
 
 
-def _run(ctx: ActionContext, script: str, env: dict[str, str]) -> tuple[bool, dict[str, str], int | None]:
+def _local_repo(forge: Any) -> Path | None:
+    """The local forge's bare repository on the host (None for a remote forge)."""
+    return Path(forge.git_dir) if getattr(forge, "name", None) == "local" else None
+
+
+def _prepare(ctx: ActionContext, action: str) -> bool:
+    """Check and sanitize the workspace repository; True when there is one. Raises _Refused."""
+    try:
+        exists = gitsafety.check_repository(ctx.workspace)
+    except gitsafety.UnsafeRepository as problem:
+        raise _Refused(
+            f"{action}: refused: the workspace's git repository is unsafe ({problem}); nothing was run or pushed"
+        ) from None
+    if exists:
+        forge = ctx.need_forge()
+        origin = None if _local_repo(forge) else forge.clone_source().url
+        gitsafety.sanitize_repository(ctx.workspace, origin, ctx.state.branch)
+    return exists
+
+
+def _host(ctx: ActionContext, action: str, *args: str) -> str:
+    """git on the host for the (checked, sanitized) workspace repository; raises _Refused."""
+    try:
+        return gitsafety.host_git(ctx.workspace, *args)
+    except gitsafety.UnsafeRepository as problem:
+        raise _Refused(f"{action}: {problem}") from None
+
+
+def _run(
+    ctx: ActionContext, action: str, script: str, env: dict[str, str], *, token: bool = False
+) -> tuple[bool, dict[str, str], int | None]:
+    """Run `script` in a sandbox of the step after _prepare; GITHUB_TOKEN only when `token`."""
+    _prepare(ctx, action)
     forge = ctx.need_forge()
-    source = forge.clone_source()
-    if source.mounts and hasattr(forge, "share_with"):
-        owner = os.stat(ctx.workspace)
-        forge.share_with(owner.st_uid, owner.st_gid)
-    sanitize_repository(ctx.workspace, source.url, ctx.state.branch)
-    ran = ctx.run_in_sandbox(PRELUDE + script, {"PIPE_CLONE_URL": source.url, **env}, source.mounts)
+    url = "" if _local_repo(forge) else forge.clone_source().url
+    ran = ctx.run_in_sandbox(PRELUDE + script, {"PIPE_CLONE_URL": url, **env}, (), credentials=token)
     return ran.result.status is ExecStatus.SUCCEEDED, ran.outputs, ran.result.exit_code
 
 
+def _fetch(ctx: ActionContext, action: str, branches: list[str], tags: bool) -> bool:
+    """Fetch `branches` of the forge into refs/remotes/origin/ (creating the repository when there
+    is none): on the host for the local forge, else in a sandbox holding the token."""
+    refspecs = [f"+refs/heads/{b}:refs/remotes/origin/{b}" for b in branches]
+    local = _local_repo(ctx.need_forge())
+    if local is not None:
+        _prepare(ctx, action)
+        try:
+            gitsafety.fetch(ctx.workspace, str(local), refspecs, tags)
+        except gitsafety.UnsafeRepository as problem:
+            raise _Refused(f"{action}: {problem}") from None
+        gitsafety.give_back(ctx.workspace, *sandbox_user(ctx.workspace))
+        return True
+    script = '[ -d "$GIT_DIR" ] || g init --quiet\ng fetch --quiet ' + ("--tags" if tags else "--no-tags")
+    script += ' "$PIPE_CLONE_URL" ' + " ".join(_quote(r) for r in refspecs) + "\n"
+    ok, _, _ = _run(ctx, action, script, {}, token=True)
+    return ok
+
+
+def _refusing(function: Callable[[ActionContext], ActionResult]) -> Callable[[ActionContext], ActionResult]:
+    """`function`, with a _Refused turned into a failed step with its message."""
+
+    @functools.wraps(function)
+    def wrapped(ctx: ActionContext) -> ActionResult:
+        try:
+            return function(ctx)
+        except _Refused as refusal:
+            return ActionResult(error=str(refusal))
+
+    return wrapped
+
+
+@_refusing
 def checkout(ctx: ActionContext) -> ActionResult:
     """Clone the forge repository into the workspace and put the run's branch there: a new branch
     from the default branch, or (mode update, or auto when the branch exists on the forge) the
@@ -78,6 +137,10 @@ def checkout(ctx: ActionContext) -> ActionResult:
     forge = ctx.need_forge()
     base = str(ctx.args.get("ref") or forge.default_branch())
     branch = str(ctx.args.get("branch") or f"pipe/{ctx.run_id}")
+    for name in (branch, base):
+        problem = branch_problem(name)
+        if problem:
+            return ActionResult(error=f"git/checkout: invalid branch name {name!r}: {problem}")
     mode = str(ctx.args.get("mode") or "auto")
     remote_sha = forge.branch_sha(branch)
     if mode == "auto":
@@ -85,22 +148,16 @@ def checkout(ctx: ActionContext) -> ActionResult:
     if mode == "update" and remote_sha is None:
         return ActionResult(error=f"git/checkout: branch {branch} does not exist on the forge (mode update)")
     start = f"origin/{branch}" if mode == "update" else f"origin/{base}"
-    tags = "--tags" if _true(ctx.args.get("tags")) else "--no-tags"
-    script = f"""
-if [ ! -d .git ]; then
-  if [ -n "$(ls -A)" ]; then echo "git/checkout: the workspace is not empty and not a git repository" >&2; exit 2; fi
-  g clone --quiet --no-checkout {tags} "$PIPE_CLONE_URL" .
-fi
-g remote set-url origin "$PIPE_CLONE_URL"
-g fetch --quiet {tags} origin "+refs/heads/$PIPE_BASE:refs/remotes/origin/$PIPE_BASE"
-if [ "$PIPE_MODE" = update ]; then
-  g fetch --quiet origin "+refs/heads/$PIPE_BRANCH:refs/remotes/origin/$PIPE_BRANCH"
-fi
+    if not _prepare(ctx, "git/checkout") and os.listdir(ctx.workspace):
+        return ActionResult(error="git/checkout: the workspace is not empty and not a git repository")
+    if not _fetch(ctx, "git/checkout", [base, branch] if mode == "update" else [base], _true(ctx.args.get("tags"))):
+        return ActionResult(error=f"git/checkout of {branch} failed while fetching (see the step log)")
+    script = """
 g checkout --quiet -B "$PIPE_BRANCH" "$PIPE_START"
 out branch "$PIPE_BRANCH"; out base "$PIPE_BASE"; out mode "$PIPE_MODE"; out sha "$(g rev-parse HEAD)"
 """
     env = {"PIPE_BASE": base, "PIPE_BRANCH": branch, "PIPE_MODE": mode, "PIPE_START": start}
-    ok, outputs, _ = _run(ctx, script, env)
+    ok, outputs, _ = _run(ctx, "git/checkout", script, env)
     if not ok:
         return ActionResult(outputs, error=f"git/checkout of {branch} failed (see the step log)")
     ctx.state.branch, ctx.state.base, ctx.state.remote_sha = branch, base, remote_sha
@@ -112,6 +169,7 @@ out branch "$PIPE_BRANCH"; out base "$PIPE_BASE"; out mode "$PIPE_MODE"; out sha
     return ActionResult(outputs)
 
 
+@_refusing
 def commit(ctx: ActionContext) -> ActionResult:
     """Commit all changes (or `paths`) with `message`. Nothing to commit is the outcome
     `committed=false`, a failure only with `require-changes`. Outputs committed, sha, files."""
@@ -129,7 +187,7 @@ out committed true; out sha "$(g rev-parse HEAD)"; out files "$files"
         "PIPE_AUTHOR_NAME": str(ctx.args.get("author-name") or "pipe"),
         "PIPE_AUTHOR_EMAIL": str(ctx.args.get("author-email") or "pipe@localhost"),
     }
-    ok, outputs, _ = _run(ctx, script, env)
+    ok, outputs, _ = _run(ctx, "git/commit", script, env)
     if not ok:
         return ActionResult(outputs, error="git/commit failed (see the step log)")
     if outputs.get("committed") == "false" and _true(ctx.args.get("require-changes")):
@@ -145,31 +203,46 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+@_refusing
 def push(ctx: ActionContext) -> ActionResult:
     """Push HEAD to the run's branch with --force-with-lease; refuses the default branch, protected
     branches and any branch but the run's own. Outputs branch, sha, before."""
     forge = ctx.need_forge()
     branch = str(ctx.args.get("branch") or ctx.state.branch or "")
+    problem = branch_problem(branch) if branch else None
+    if problem:
+        return ActionResult(error=f"git/push: invalid branch name {branch!r}: {problem}; nothing was pushed")
     refusal = _refuse_push(branch, ctx.state.branch, forge.default_branch())
     if refusal:
         return ActionResult(error=f"git/push: {refusal}; nothing was pushed")
     lease = ctx.state.remote_sha or ""
+    if not _prepare(ctx, "git/push"):
+        return ActionResult(error="git/push: the workspace is not a git repository; nothing was pushed")
+    sha = _host(ctx, "git/push", "rev-parse", "--verify", "HEAD^{commit}").strip()
     if not ctx.publish:
-        ok, outputs, _ = _run(ctx, 'out sha "$(g rev-parse HEAD)"', {})
-        ctx.log(f"--no-publish: would push {outputs.get('sha', 'HEAD')} to {branch} (lease {lease or 'new branch'})")
-        return ActionResult({"branch": branch, "sha": outputs.get("sha", ""), "before": lease, "published": "false"})
-    script = """
-sha=$(g rev-parse HEAD)
-g push --quiet --force-with-lease="refs/heads/$PIPE_BRANCH:$PIPE_LEASE" origin "HEAD:refs/heads/$PIPE_BRANCH"
-out sha "$sha"; out branch "$PIPE_BRANCH"
+        ctx.log(f"--no-publish: would push {sha} to {branch} (lease {lease or 'new branch'})")
+        return ActionResult({"branch": branch, "sha": sha, "before": lease, "published": "false"})
+    failed = f"git/push to {branch} failed (see the step log); the remote branch may have moved since pipe saw it"
+    lease_option = f"--force-with-lease=refs/heads/{branch}:{lease}"
+    local = _local_repo(forge)
+    if local is not None:
+        try:
+            gitsafety.host_git(ctx.workspace, "push", "--quiet", lease_option, str(local), f"{sha}:refs/heads/{branch}")
+        except gitsafety.UnsafeRepository as problem:
+            ctx.log(str(problem))
+            return ActionResult({"sha": sha, "branch": branch}, error=failed)
+        outputs = {"sha": sha, "branch": branch}
+    else:
+        script = """
+lease="--force-with-lease=refs/heads/$PIPE_BRANCH:$PIPE_LEASE"
+g push --quiet "$lease" "$PIPE_CLONE_URL" "$PIPE_SHA:refs/heads/$PIPE_BRANCH"
+out sha "$PIPE_SHA"; out branch "$PIPE_BRANCH"
 """
-    ok, outputs, _ = _run(ctx, script, {"PIPE_BRANCH": branch, "PIPE_LEASE": lease})
-    if not ok:
-        return ActionResult(
-            outputs,
-            error=f"git/push to {branch} failed (see the step log); the remote branch may have moved since pipe saw it",
+        ok, outputs, _ = _run(
+            ctx, "git/push", script, {"PIPE_BRANCH": branch, "PIPE_LEASE": lease, "PIPE_SHA": sha}, token=True
         )
-    sha = outputs["sha"]
+        if not ok:
+            return ActionResult(outputs, error=failed)
     if sha != lease:
         ctx.record("push", branch, {"branch": branch, "before": lease or None, "after": sha})
     ctx.state.remote_sha = sha
@@ -189,19 +262,24 @@ def _refuse_push(branch: str, own: str | None, default: str) -> str | None:
     return None
 
 
+@_refusing
 def sync(ctx: ActionContext) -> ActionResult:
     """Bring the run's branch up to date with the default branch (rebase, or merge). A conflict
     fails the step with the conflicting files listed and leaves the branch as it was.
     Outputs updated, sha, conflicts (one path a line)."""
     forge = ctx.need_forge()
     base = str(ctx.args.get("base") or ctx.state.base or forge.default_branch())
+    problem = branch_problem(base)
+    if problem:
+        return ActionResult(error=f"git/sync: invalid branch name {base!r}: {problem}")
     strategy = str(ctx.args.get("strategy") or "rebase")
     if strategy == "rebase":
         integrate, abort = 'g rebase --quiet "origin/$PIPE_BASE"', "g rebase --abort"
     else:
         integrate, abort = 'g merge --quiet --no-edit "origin/$PIPE_BASE"', "g merge --abort"
+    if not _fetch(ctx, "git/sync", [base], False):
+        return ActionResult(error=f"git/sync with {base} failed while fetching (see the step log)")
     script = f"""
-g fetch --quiet origin "+refs/heads/$PIPE_BASE:refs/remotes/origin/$PIPE_BASE"
 before=$(g rev-parse HEAD)
 export GIT_AUTHOR_NAME=pipe GIT_AUTHOR_EMAIL=pipe@localhost GIT_COMMITTER_NAME=pipe GIT_COMMITTER_EMAIL=pipe@localhost
 if ! {integrate} >/dev/null 2>&1; then
@@ -216,7 +294,7 @@ after=$(g rev-parse HEAD)
 out sha "$after"; out conflicts ""
 if [ "$after" = "$before" ]; then out updated false; else out updated true; fi
 """
-    ok, outputs, _ = _run(ctx, script, {"PIPE_BASE": base})
+    ok, outputs, _ = _run(ctx, "git/sync", script, {"PIPE_BASE": base})
     if not ok:
         conflicts = [line for line in outputs.get("conflicts", "").splitlines() if line]
         if conflicts:

@@ -2,7 +2,8 @@
 
 Layout of the forge directory:
 
-    repo.git/        a bare repository: the origin sandboxes clone from and push to
+    repo.git/        a bare repository: the origin git actions fetch from and push to, on the host
+                     (runner/actions/git.py); it is never mounted into a sandbox
     issues/N.md      an issue: YAML front matter (id, title, labels, milestone, blocked_by), then the body
 
 Pull requests, comments and releases are records in `<state>/forges/<slug>/records.json`: a pull
@@ -34,8 +35,6 @@ from runner.forges.base import (
     Release,
     ReviewComment,
 )
-
-CONTAINER_PATH = "/forge/repo.git"
 
 
 class LocalForge:
@@ -89,15 +88,9 @@ class LocalForge:
     def default_branch(self) -> str:
         return gitrefs.head_branch(self.git_dir) or "main"
 
-    def share_with(self, uid: int, gid: int) -> None:
-        """Let the sandbox user push to repo.git: when pipe runs as root, hand the repository to
-        that user (as the workspace is)."""
-        from runner.sandboxing import hand_over
-
-        hand_over(self.git_dir, uid, gid)
-
     def clone_source(self) -> CloneSource:
-        return CloneSource(url=CONTAINER_PATH, mounts=((str(self.git_dir), CONTAINER_PATH),), needs_token=False)
+        """The bare repository's host path; no mounts (git actions fetch and push on the host)."""
+        return CloneSource(url=str(self.git_dir), needs_token=False)
 
     def _issue_files(self) -> dict[int, Path]:
         found: dict[int, Path] = {}
