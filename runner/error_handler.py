@@ -1,7 +1,8 @@
 """The one place where errors become a message on stderr and an exit code.
 
-A PipeError prints its one-line message and exits with its code; KeyboardInterrupt exits 130; any
-other exception is a bug: its traceback is saved to a file whose path is printed.
+A PipeError prints its one-line message (made printable: it may quote untrusted text) and exits
+with its code; KeyboardInterrupt exits 130; any other exception is a bug: its traceback is saved
+to a file whose path is printed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import traceback
 from collections.abc import Callable
 
 from runner.errors import ExitCode, PipeError
+from runner.terminal import printable
 
 
 def run_guarded(work: Callable[[], int]) -> int:
@@ -19,7 +21,7 @@ def run_guarded(work: Callable[[], int]) -> int:
     try:
         return work()
     except PipeError as error:
-        print(error, file=sys.stderr)
+        print(printable(str(error)), file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
         print("pipe: interrupted", file=sys.stderr)

@@ -2,14 +2,17 @@
 
 Every string field of a pipeline is a Jinja2 template rendered once with `StrictUndefined` in a
 `SandboxedEnvironment`; values (issue text, step outputs) are data and are never rendered again.
-In `run:` scripts every `{{ expression }}` is shell-quoted (see `render_script`); the `shell_raw`
-filter opts out and is dangerous with untrusted values. Rendered text is capped at
-MAX_RENDERED_BYTES, and `*`/`**` cannot build huge values.
+In `run:` scripts every `{{ expression }}` becomes one literal word whether it sits bare or inside
+quotes, and is refused where no quoting is literal (see `render_script` and runner/shellcontext.py);
+the `shell_raw` filter opts out and is dangerous with untrusted values. Rendered text is capped at
+MAX_RENDERED_BYTES, a render at MAX_RENDER_SECONDS, and `*`/`**` cannot build huge values.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,10 +22,12 @@ from jinja2 import meta, nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
+from runner import shellcontext
 from runner.errors import SecurityError, TemplateError
-from runner.values import map_strings
+from runner.timelimit import TimeLimitExceeded, time_limit
 
 MAX_RENDERED_BYTES = 1024 * 1024
+MAX_RENDER_SECONDS = 5.0
 _MAX_REPEAT = 100_000
 
 # Names a template may use at its top level (DESIGN.md's context), plus the status functions.
@@ -82,10 +87,41 @@ def _forbidden_attr(*_args: Any) -> Any:
     raise SecurityError("security: the 'attr' filter is not allowed")
 
 
-def _quote_for_shell(value: Any) -> Any:
-    if isinstance(value, ShellRaw):
-        return str(value)
-    return shlex.quote(to_text(value))
+class _Slots:
+    """The values of a script's expressions, each replaced in the rendered text by a marker that
+    names its index (a per-instance nonce keeps values from forging one)."""
+
+    def __init__(self) -> None:
+        nonce = secrets.token_hex(8)
+        self.prefix = f"__pipe_slot_{nonce}_"
+        self.pattern = re.compile(re.escape(self.prefix) + r"([0-9]+)__")
+        self.values: list[str] = []
+
+    def finalize(self, value: Any) -> Any:
+        if isinstance(value, ShellRaw):
+            return str(value)
+        self.values.append(to_text(value))
+        return f"{self.prefix}{len(self.values) - 1}__"
+
+    def fill(self, script: str) -> str:
+        """`script` with every marker replaced by its value placed for its context."""
+        pieces: list[str] = []
+        done = 0
+        for slot in shellcontext.locate(script, self.pattern):
+            value = self.values[slot.index]
+            if "\x00" in value:
+                raise TemplateError(f"the value of expression {slot.index + 1} contains a NUL character")
+            try:
+                placed = shellcontext.place(value, slot.context)
+            except ValueError:
+                raise TemplateError(
+                    f"expression {slot.index + 1} cannot be shell-quoted {slot.context}; "
+                    "make it a plain word or pass it through the step's env:"
+                ) from None
+            pieces += [script[done : slot.start], placed]
+            done = slot.end
+        pieces.append(script[done:])
+        return "".join(pieces)
 
 
 def _text_finalize(value: Any) -> Any:
@@ -101,7 +137,7 @@ class Expressions:
 
     `context` maps the roots in CONTEXT_ROOTS to values; `status` gives the results of the status
     functions `success()`, `failure()`, `always()`, `cancelled()` (default: no failure yet).
-    Errors raise TemplateError, or SecurityError when the sandbox refused an access.
+    Errors raise TemplateError (one line), or SecurityError when the sandbox refused an access.
     """
 
     def __init__(self, context: Mapping[str, Any], status: Mapping[str, bool] | None = None) -> None:
@@ -111,27 +147,55 @@ class Expressions:
         for name in STATUS_FUNCTIONS:
             self._context[name] = _constant(status.get(name, False))
         self._text_env = _Environment(finalize=_text_finalize)
-        self._script_env = _Environment(finalize=_quote_for_shell)
 
     def render(self, template: str) -> str:
         """Render a string field; expression values are placed as text (see `to_text`)."""
         return self._render(self._text_env, template)
 
     def render_script(self, template: str) -> str:
-        """Render a `run:` script: every expression's value is shell-quoted (one literal word)."""
-        return self._render(self._script_env, template)
+        """Render a `run:` script: every expression's value becomes one literal word.
 
-    def render_value(self, value: Any) -> Any:
-        """Render every string inside `value` (lists and mappings recursively); other values as they are."""
-        return map_strings(value, self.render)
+        A value is shell-quoted for where it sits: bare, inside "double" or 'single' quotes or
+        $'...' (the quotes are closed around the quoted value), or in a comment (line breaks become
+        spaces). Raises TemplateError for an expression in a heredoc, backticks, ${...}, arithmetic,
+        or after a backslash or `$`, and for a value holding a NUL character.
+        """
+        if "{" not in template:
+            return template
+        slots = _Slots()
+        script = self._render(_Environment(finalize=slots.finalize), template)
+        filled = slots.fill(script)
+        if len(filled) > MAX_RENDERED_BYTES:
+            raise TemplateError(f"rendered text exceeds {MAX_RENDERED_BYTES} characters")
+        return filled
+
+    def render_value(self, value: Any, where: str = "with") -> Any:
+        """Render every string inside `value` (lists and mappings recursively); other values as they
+        are. A TemplateError names the key path below `where`, e.g. `with.prompt: ...`."""
+        return self._render_at(value, where)
+
+    def _render_at(self, value: Any, where: str) -> Any:
+        if isinstance(value, str):
+            try:
+                return self.render(value)
+            except TemplateError as error:
+                raise type(error)(f"{where}: {error}") from None
+        if isinstance(value, (list, tuple)):
+            return [self._render_at(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        if isinstance(value, Mapping):
+            return {key: self._render_at(item, f"{where}.{key}") for key, item in value.items()}
+        return value
 
     def evaluate(self, expression: str | bool) -> bool:
         """Evaluate an `if:` expression (a bare Jinja2 expression, e.g. `failure() and inputs.x`)."""
         if isinstance(expression, bool):
             return expression
         try:
-            compiled = self._text_env.compile_expression(expression, undefined_to_none=False)
-            return bool(compiled(**self._context))
+            with time_limit(MAX_RENDER_SECONDS):
+                compiled = self._text_env.compile_expression(expression, undefined_to_none=False)
+                return bool(compiled(**self._context))
+        except TimeLimitExceeded:
+            raise TemplateError(f"expression {expression!r}: took longer than {MAX_RENDER_SECONDS:g}s") from None
         except jinja2.exceptions.SecurityError as error:
             raise SecurityError(f"security: {error}") from None
         except jinja2.TemplateError as error:
@@ -141,19 +205,24 @@ class Expressions:
         if "{" not in template:
             return template
         try:
-            compiled = env.from_string(template)
-            pieces: list[str] = []
-            size = 0
-            for piece in compiled.generate(**self._context):
-                size += len(piece)
-                if size > MAX_RENDERED_BYTES:
-                    raise TemplateError(f"rendered text exceeds {MAX_RENDERED_BYTES} characters")
-                pieces.append(piece)
-            return "".join(pieces)
+            with time_limit(MAX_RENDER_SECONDS):
+                compiled = env.from_string(template)
+                pieces: list[str] = []
+                size = 0
+                for piece in compiled.generate(**self._context):
+                    size += len(piece)
+                    if size > MAX_RENDERED_BYTES:
+                        raise TemplateError(f"rendered text exceeds {MAX_RENDERED_BYTES} characters")
+                    pieces.append(piece)
+                return "".join(pieces)
+        except TimeLimitExceeded:
+            raise TemplateError(f"template took longer than {MAX_RENDER_SECONDS:g}s to render") from None
         except jinja2.exceptions.SecurityError as error:
             raise SecurityError(f"security: {error}") from None
         except jinja2.TemplateError as error:
             raise TemplateError(f"template error: {error}") from None
+        except (OverflowError, ValueError, TypeError, ArithmeticError, RecursionError) as error:
+            raise TemplateError(f"template error: {type(error).__name__}: {error}") from None
 
 
 # ---- static analysis, used by the loader ---------------------------------------------------
@@ -212,3 +281,32 @@ def analyse(source: str, *, expression: bool) -> tuple[set[str], list[Reference]
         ):
             references.append(Reference(target.name, attribute))
     return undeclared, references, problems
+
+
+def script_problems(source: str) -> list[str]:
+    """Expressions of a `run:` script that sit where their value cannot be shell-quoted, read from
+    the source (`{% %}` tags dropped, so branches are read in sequence), as one-line messages.
+
+    Raises TemplateError on a syntax error. Rendering checks the rendered script again exactly.
+    """
+    slots = _Slots()
+    pieces: list[str] = []
+    count = 0
+    try:
+        for _line, token, value in _Environment().lex(source):
+            if token == "variable_begin":
+                pieces.append(f"{slots.prefix}{count}__")
+                count += 1
+            elif token == "data":
+                pieces.append(value)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(f"template syntax error: {error.message}") from None
+    texts = [" ".join(m.group().split()) for m in re.finditer(r"\{\{.*?\}\}", source, re.DOTALL)]
+    problems = []
+    for slot in shellcontext.locate("".join(pieces), slots.pattern):
+        if slot.context not in shellcontext.PLACEABLE:
+            name = texts[slot.index] if len(texts) == count else f"expression {slot.index + 1}"
+            problems.append(
+                f"{name} cannot be shell-quoted {slot.context}; make it a plain word or pass it through the step's env:"
+            )
+    return problems

@@ -7,16 +7,18 @@ callers collect them all so a file's problems are reported at once.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator
+from pathlib import Path as FilePath
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from runner.errors import Diagnostic, TemplateError
-from runner.expressions import CONTEXT_ROOTS, STATUS_FUNCTIONS, analyse
+from runner.expressions import CONTEXT_ROOTS, STATUS_FUNCTIONS, analyse, script_problems
 from runner.inputs import convert
-from runner.resources import load_schema
+from runner.resources import data_path, load_schema
 from runner.yamlsafe import Document, Path
 
 _ALLOWED_NAMES = CONTEXT_ROOTS | STATUS_FUNCTIONS
@@ -189,6 +191,9 @@ def _check_steps(
         for key, expression in (("name", False), ("run", False), ("if", True)):
             if isinstance(step.get(key), str):
                 _check_template(reporter, path + (key,), step[key], inputs, earlier, expression=expression)
+        if step.get("uses") == "agent":
+            schema_path = path + ("with", "output-schema")
+            _check_output_schema(reporter, schema_path, _dict(step.get("with")).get("output-schema"))
         for sub_path, value in _strings(_dict(step.get("with")), path + ("with",)):
             _check_template(reporter, sub_path, value, inputs, earlier, expression=False)
         for name, value in _dict(step.get("env")).items():
@@ -204,6 +209,27 @@ def _check_steps(
                 _check_template(
                     reporter, path + ("repeat", "until"), repeat["until"], inputs, group_scope, expression=True
                 )
+
+
+def _check_output_schema(reporter: _Reporter, path: Path, reference: Any) -> None:
+    """An agent's `output-schema` must name a readable JSON schema: a file beside the pipeline or a
+    shipped one (as runner/actions/agent.py looks it up); templated references are checked at run time."""
+    if not isinstance(reference, str) or "{" in reference:
+        return
+    base = FilePath(reporter.file).resolve().parent
+    candidates = [base / reference, data_path("schemas") / FilePath(reference).name]
+    found = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if found is None:
+        reporter.add(path, f"output-schema {reference!r} not found (looked in {base} and pipe's schemas/)")
+        return
+    try:
+        if found.stat().st_size > 1024 * 1024:
+            raise ValueError("the file is larger than 1 MiB")
+        jsonschema.Draft202012Validator.check_schema(json.loads(found.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reporter.add(path, f"output-schema {reference!r} is not readable JSON: {error}")
+    except jsonschema.SchemaError as error:
+        reporter.add(path, f"output-schema {reference!r} is not a valid JSON schema: {error.message}")
 
 
 def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
@@ -234,6 +260,8 @@ def _check_template(
     except TemplateError as error:
         reporter.add(path, str(error))
         return
+    if path[-1] == "run" and not expression:
+        problems += script_problems(source)
     for problem in problems:
         reporter.add(path, problem)
     for name in sorted(undeclared - _ALLOWED_NAMES):

@@ -2,7 +2,8 @@
 
 Only the YAML core types are built (no Python or custom tags); duplicate keys are errors; mapping
 keys stay strings (so `on:` is never the boolean true); only `true`/`false` are booleans (YAML 1.2);
-aliases, expanded size and file size are capped so a billion-laughs document costs nothing.
+aliases, expanded size, nesting depth, integer length and file size are capped so a billion-laughs
+or deeply nested document costs nothing; control characters YAML forbids are problems with a position.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 MAX_FILE_BYTES = 1024 * 1024
 MAX_ALIASES = 100
 MAX_NODES = 50_000
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 100
 
 Path = tuple[str | int, ...]
 
@@ -76,6 +79,7 @@ class _Composer(yaml.SafeLoader):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.alias_count = 0
+        self.depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -83,7 +87,14 @@ class _Composer(yaml.SafeLoader):
             if self.alias_count > MAX_ALIASES:
                 event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise LoadError([Problem(_mark(event.start_mark), (), f"more than {MAX_ALIASES} aliases")])
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise LoadError([Problem(_mark(event.start_mark), (), f"nested more than {MAX_DEPTH} levels deep")])
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _mark(mark: Any) -> Mark:
@@ -181,6 +192,11 @@ class _Builder:
             return node.value
         if tag in (f"{_CORE}str", f"{_CORE}timestamp"):
             return node.value
+        digits = sum(char.isdigit() for char in node.value)
+        if tag == f"{_CORE}int" and digits > MAX_INT_DIGITS:
+            message = f"integer has {digits} digits; the limit is {MAX_INT_DIGITS}"
+            self.problems.append(Problem(_mark(node.start_mark), path, message))
+            return 0
         return self.loader.construct_object(node, deep=True)
 
 
@@ -190,10 +206,15 @@ def load(text: str) -> Document:
     Raises LoadError with every problem found (syntax errors stop at the first).
     An empty document loads as None.
     """
-    loader = _Composer(text)
+    try:
+        loader = _Composer(text)
+    except yaml.reader.ReaderError as error:
+        raise LoadError([_reader_problem(text, error)]) from None
     try:
         try:
             root = loader.get_single_node()
+        except yaml.reader.ReaderError as error:
+            raise LoadError([_reader_problem(text, error)]) from None
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             position = _mark(mark) if mark is not None else Mark(1, 1)
@@ -211,3 +232,13 @@ def load(text: str) -> Document:
         return builder.doc
     finally:
         loader.dispose()
+
+
+def _reader_problem(text: str, error: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow in a document (ESC, NUL, other controls), with its position."""
+    before = text[: error.position]
+    line = before.count("\n") + 1
+    column = error.position - (before.rfind("\n") + 1) + 1
+    character = chr(error.character) if isinstance(error.character, int) else str(error.character)
+    message = f"invalid YAML: control character {character!r} is not allowed (write it as an escape in double quotes)"
+    return Problem(Mark(line, column), (), message)

@@ -1,4 +1,8 @@
-"""`pipe runs`, `pipe show RUN` and `pipe logs RUN [STEP]`: reading the store."""
+"""`pipe runs`, `pipe show RUN` and `pipe logs RUN [STEP]`: reading the store.
+
+Stored text stays faithful; what is printed for a person passes through `runner.terminal.printable`
+(JSON output escapes control characters itself).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from runner.errors import UsageError
-from runner.store import RunRecord, Store
+from runner.store import AttemptRecord, RunRecord, StepRecord, Store
+from runner.terminal import printable
 from runner.units import format_duration
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -36,7 +41,8 @@ def list_runs(store: Store, out: TextIO, *, json_lines: bool, limit: int, status
     rows += [(r.id, r.pipeline_name, r.status, _when(r.started_at), _took(r), r.current_step or "") for r in runs]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        out.write(printable(line) + "\n")
     return 0
 
 
@@ -49,6 +55,23 @@ def show_run(store: Store, run_id: str, out: TextIO, *, json_lines: bool) -> int
         record = {"run": asdict(run), "steps": [asdict(s) for s in steps], "attempts": [asdict(a) for a in attempts]}
         out.write(json.dumps(record) + "\n")
         return 0
+    _show_text(store, run, steps, attempts, _Printable(out))
+    return 0
+
+
+class _Printable:
+    """A writer that makes text printable (see runner.terminal) before writing it to `out`."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(printable(text))
+
+
+def _show_text(
+    store: Store, run: RunRecord, steps: list[StepRecord], attempts: list[AttemptRecord], out: _Printable
+) -> None:
     out.write(f"run {run.id}  {run.pipeline_name} ({run.pipeline_path})\n")
     out.write(f"  status: {run.status}   started: {_when(run.started_at)}   duration: {_took(run)}\n")
     out.write(f"  inputs: {json.dumps(run.inputs)}\n  workspace: {run.workspace}\n")
@@ -75,7 +98,6 @@ def show_run(store: Store, run_id: str, out: TextIO, *, json_lines: bool) -> int
         for name, value in step.outputs.items():
             shown = value if "\n" not in value else value.replace("\n", "\n" + " " * (6 + len(name)))
             out.write(f"  output {name}: {shown}\n")
-    return 0
 
 
 def show_logs(store: Store, run_id: str, step: str | None, out: TextIO, *, follow: bool, poll: float = 0.25) -> int:
@@ -98,7 +120,7 @@ def show_logs(store: Store, run_id: str, step: str | None, out: TextIO, *, follo
                 offsets[attempt.log_path] = handle.tell()
             prefix = f"{attempt.step_id}#{attempt.number}" if step is None else ""
             for line in text.splitlines():
-                out.write(f"{prefix} | {line}\n" if prefix else line + "\n")
+                out.write(printable(f"{prefix} | {line}" if prefix else line) + "\n")
         out.flush()
         if not follow or store.run(run.id).status in FINISHED:
             return 0

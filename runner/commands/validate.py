@@ -6,6 +6,7 @@ from typing import TextIO
 
 from runner.errors import ExitCode, ValidationFailed
 from runner.spec import load_pipeline
+from runner.terminal import printable
 
 
 def validate_files(files: list[str], *, out: TextIO, err: TextIO) -> int:
@@ -16,11 +17,11 @@ def validate_files(files: list[str], *, out: TextIO, err: TextIO) -> int:
             pipeline = load_pipeline(file)
         except ValidationFailed as error:
             failed = True
-            print(error, file=err)
+            print(printable(str(error)), file=err)
             continue
         except OSError as error:
             failed = True
-            print(f"{file}: cannot read: {error.strerror}", file=err)
+            print(printable(f"{file}: cannot read: {error.strerror}"), file=err)
             continue
-        print(f"{file}: ok ({len(pipeline.all_steps())} steps)", file=out)
+        print(printable(f"{file}: ok ({len(pipeline.all_steps())} steps)"), file=out)
     return int(ExitCode.INVALID if failed else ExitCode.SUCCESS)

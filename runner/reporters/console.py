@@ -1,23 +1,26 @@
 """The console: live progress with rich on a terminal (spinner, step, attempt n/m, elapsed), plain
-lines otherwise, and a summary table of every step at the end."""
+lines otherwise, and a summary table of every step at the end. Every line passes through
+`runner.terminal.printable`, so step output and forge text cannot drive the terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from runner.terminal import printable
 from runner.units import format_duration
 
 SYMBOLS = {"success": "✓", "failure": "✗", "skipped": "–", "cancelled": "⊘"}
 
 
-def summary_rows(steps: list[Mapping[str, Any]]) -> list[tuple[str, str, str, str, str]]:
-    """(step, outcome, conclusion, attempts, duration) per step, for the final table."""
-    rows = []
+def summary_rows(steps: list[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """(step, outcome, conclusion, attempts, duration) per step, for the final table (printable)."""
+    rows: list[tuple[str, ...]] = []
     for step in steps:
         name = step["step"] + (f" #{step['iteration']}" if step.get("iteration") else "")
         outcome = step["outcome"] + (f" ({step['status']})" if step.get("status") in ("timeout", "oom") else "")
-        rows.append((name, outcome, step["conclusion"], str(step["attempts"]), format_duration(step["duration"])))
+        cells = (name, outcome, step["conclusion"], str(step["attempts"]), format_duration(step["duration"]))
+        rows.append(tuple(printable(str(cell)) for cell in cells))
     return rows
 
 
@@ -63,14 +66,14 @@ class PlainReporter:
     def event(self, kind: str, data: Mapping[str, Any]) -> None:
         line = _describe(kind, data)
         if line is not None:
-            self.stream.write(line + "\n")
+            self.stream.write(printable(line) + "\n")
         if kind == "run_finished":
             self._summary(data["steps"])
         self.stream.flush()
 
     def output(self, step: str, text: str) -> None:
         for line in text.splitlines():
-            self.stream.write(f"  {step} | {line}\n")
+            self.stream.write(printable(f"  {step} | {line}") + "\n")
         self.stream.flush()
 
     def _summary(self, steps: list[Mapping[str, Any]]) -> None:
@@ -102,21 +105,21 @@ class RichReporter:
     def event(self, kind: str, data: Mapping[str, Any]) -> None:
         step = data.get("step")
         if kind == "step_started" and step:
-            self.tasks[step] = self.progress.add_task(step, total=None)
+            self.tasks[step] = self.progress.add_task(printable(step), total=None)
         elif kind == "attempt_started" and step in self.tasks:
             attempt = f" attempt {data['attempt']}/{data['of']}" if data["of"] > 1 else ""
-            self.progress.update(self.tasks[step], description=f"{step}{attempt}")
+            self.progress.update(self.tasks[step], description=printable(f"{step}{attempt}"))
         elif kind == "step_finished" and step in self.tasks:
             self.progress.remove_task(self.tasks.pop(step))
         line = _describe(kind, data)
         if line is not None and kind != "attempt_started":
-            self.console.print(line, markup=False)
+            self.console.print(printable(line), markup=False)
         if kind == "run_finished":
             self._summary(data["steps"])
 
     def output(self, step: str, text: str) -> None:
         for line in text.splitlines():
-            self.console.print(f"  {step} | {line}", markup=False)
+            self.console.print(printable(f"  {step} | {line}"), markup=False)
 
     def _summary(self, steps: list[Mapping[str, Any]]) -> None:
         from rich.table import Table
