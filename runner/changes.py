@@ -10,6 +10,20 @@ are recorded by the actions that make them, through `record_external`.
 
 Change `data`: {"path", "before": entry | null, "after": entry | null} with entries as
 `snapshot.Entry.describe()` plus uid/gid; ref changes add "ref", "from" and "to" (commit ids).
+
+Contents are streamed (any file size, bounded memory) through the run's Masker on their way to
+the object store. A file holding a secret value in any masked form (raw, base64, URL-encoded, a
+line of a multi-line value) is kept only as its masked copy: its digest is `masked-<sha256 of the
+masked bytes>` and its entry says `"masked": true`, so nothing unmasked reaches the state
+directory and diffs show `***`. What that costs:
+- A masked "after" is still checked before it is undone: rollback compares kind, mode, size and
+  the masked copy with the secrets as wildcards (runner/rollback.py), then removes the file or
+  puts the "before" back, so undoing the step that wrote the secret works as usual.
+- A masked "before" (the file already held a secret before the change, e.g. a step rewrote a file
+  an earlier step had put a secret in) cannot be put back: rollback and resume stop there with
+  RollbackConflict saying so, and change nothing more.
+- Digests of masked files depend on the secrets given to the run: a resumed run given other
+  secret values sees such files as changed.
 """
 
 from __future__ import annotations
@@ -17,13 +31,14 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from runner.objects import ObjectStore
-from runner.snapshot import Entry, Stamp, Workspace
+from runner.masking import ByteMasker, Masker
+from runner.objects import MASKED, ObjectStore, hash_stream
+from runner.snapshot import Entry, Stamp, Workspace, read_chunks
 from runner.store import Store
 from runner.watch import Dirty
 
@@ -85,13 +100,17 @@ class PendingChange:
 
 
 class Recorder:
-    """Records the workspace changes of one run (`run_id`) in `store`, contents in `objects`."""
+    """Records the workspace changes of one run (`run_id`) in `store`, contents in `objects`,
+    masked with `masker` (the run's secrets; None masks nothing)."""
 
-    def __init__(self, store: Store, objects: ObjectStore, workspace: Workspace, run_id: str) -> None:
+    def __init__(
+        self, store: Store, objects: ObjectStore, workspace: Workspace, run_id: str, masker: Masker | None = None
+    ) -> None:
         self.store = store
         self.objects = objects
         self.workspace = workspace
         self.run_id = run_id
+        self.masker = masker
         self.manifest: dict[str, Entry] = {}
         self._stamps: dict[str, Stamp] = {}
         self._load()
@@ -120,7 +139,7 @@ class Recorder:
         found = self.workspace.walk()
         rows = []
         for path in sorted(found):
-            entry = self._complete(path, found[path])
+            entry = self._complete(path, found[path], keep=True)
             if entry is None:
                 continue
             self.manifest[path] = entry
@@ -129,13 +148,13 @@ class Recorder:
         self.store.save_changes(self.run_id, [], rows, [])
         return len(rows)
 
-    def _complete(self, path: str, entry: Entry) -> Entry | None:
-        """`entry` with its content: digest (content stored) for files, target for symlinks.
-        None when it vanished meanwhile."""
+    def _complete(self, path: str, entry: Entry, keep: bool) -> Entry | None:
+        """`entry` with its content: digest for files (the content stored when `keep`, and
+        always for git's ref files), target for symlinks. None when it vanished meanwhile."""
         try:
             if entry.kind == "file":
-                data, fresh = self.workspace.read(path)
-                digest = self.objects.put(data)
+                with self.workspace.open_file(path) as (descriptor, fresh):
+                    digest = self._content(descriptor, keep or _REF_PATH.match(path) is not None)
                 return replace(fresh, digest=digest)
             if entry.kind == "symlink":
                 return replace(entry, target=self.workspace.readlink(path))
@@ -146,8 +165,16 @@ class Recorder:
             current = self.workspace.lstat(path)
             if current is None or current.kind == entry.kind:
                 return None
-            return self._complete(path, current)
+            return self._complete(path, current, keep)
         return entry
+
+    def _content(self, descriptor: int, keep: bool) -> str:
+        """The digest of an open file's content, masked (see the module's docstring); the content
+        is streamed into the object store when `keep`."""
+        masker = ByteMasker(self.masker) if self.masker is not None else None
+        chunks = read_chunks(descriptor) if masker is None else _masked(read_chunks(descriptor), masker)
+        digest = self.objects.put_stream(chunks) if keep else hash_stream(chunks)
+        return MASKED + digest if masker is not None and masker.masked else digest
 
     def _candidates(self, dirty: Dirty | None) -> tuple[list[str], list[str]]:
         """(paths that exist and may have changed, manifest paths that no longer exist): from a
@@ -197,10 +224,11 @@ class Recorder:
                 existing.append(path)
         return existing, missing
 
-    def scan(self, dirty: Dirty | None = None) -> list[PendingChange]:
+    def scan(self, dirty: Dirty | None = None, keep: bool = False) -> list[PendingChange]:
         """The differences between the workspace and the manifest, in an order whose reverse
         undoes them safely: deletions (deepest first), modifications, creations (parents first).
-        `dirty` (from runner.watch) limits the look to what the kernel reported; None walks all."""
+        `dirty` (from runner.watch) limits the look to what the kernel reported; None walks all.
+        `keep` stores the new contents (only `record` needs them)."""
         candidates, missing = self._candidates(dirty)
         deletions: list[PendingChange] = []
         modifications: list[PendingChange] = []
@@ -210,7 +238,7 @@ class Recorder:
             deletions.append(self._change(path, self.manifest[path], None))
         for path in sorted(candidates):
             seen = self.workspace.lstat(path)
-            after = self._complete(path, seen) if seen is not None else None
+            after = self._complete(path, seen, keep) if seen is not None else None
             before = self.manifest.get(path)
             if after is None:
                 if before is not None:
@@ -259,7 +287,7 @@ class Recorder:
     def record(self, step_id: str, iteration: int, attempt: int, dirty: Dirty | None = None) -> list[PendingChange]:
         """Find and store the changes made since the manifest, as `step_id`'s; returns them.
         `dirty`: the paths the kernel reported changed (see `scan`)."""
-        changes = self.scan(dirty)
+        changes = self.scan(dirty, keep=True)
         upserts = []
         deletes = []
         for change in changes:
@@ -292,6 +320,12 @@ class Recorder:
         """Drop manifest stamps so the next scan looks at `paths` again (after a restore)."""
         for path in paths:
             self._stamps.pop(path, None)
+
+
+def _masked(chunks: Iterator[bytes], masker: ByteMasker) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield masker.feed(chunk)
+    yield masker.flush()
 
 
 def commit_parents(workspace: Path, commit: str) -> list[str]:

@@ -66,10 +66,26 @@ class Masker:
             ordered = sorted(self._variants, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
+    def unfinished(self, data: bytes) -> int:
+        """Where a secret form may begin in `data` without ending in it: the index of the earliest
+        suffix of `data` that is a proper prefix of a masked form, else len(data). A stream that
+        must pass `data` on before its end is known keeps `data[unfinished(data):]` back."""
+        forms = [v.encode() for v in self._variants]
+        for start in range(max(len(data) - self.longest + 1, 0), len(data)):
+            tail = data[start:]
+            if any(form.startswith(tail) for form in forms):
+                return start
+        return len(data)
+
     @property
     def longest(self) -> int:
         """Length of the longest masked form (how much text a stream must hold back)."""
         return max((len(v) for v in self._variants), default=0)
+
+    @property
+    def longest_bytes(self) -> int:
+        """Length in UTF-8 bytes of the longest masked form."""
+        return max((len(v.encode()) for v in self._variants), default=0)
 
     def mask(self, text: str) -> str:
         """`text` with every masked form replaced."""
@@ -80,6 +96,51 @@ class Masker:
     def mask_value(self, value: Any) -> Any:
         """Mask every string inside `value` (lists and mappings recursively)."""
         return map_strings(value, self.mask)
+
+    def byte_pattern(self) -> re.Pattern[bytes] | None:
+        """The masked forms as UTF-8, longest first (None when nothing is masked)."""
+        if not self._variants:
+            return None
+        ordered = sorted((v.encode() for v in self._variants), key=len, reverse=True)
+        return re.compile(b"|".join(re.escape(v) for v in ordered))
+
+
+class ByteMasker:
+    """Masks a byte stream (any content, not only text) in chunks: `feed` returns what is safe to
+    pass on, holding back the bytes that could start a secret; `flush` the rest. `masked` says
+    whether anything was replaced. Memory: one chunk plus the longest masked form."""
+
+    def __init__(self, masker: Masker) -> None:
+        self._pattern = masker.byte_pattern()
+        self._hold = max(masker.longest_bytes - 1, 0)
+        self._pending = b""
+        self.masked = False
+
+    def feed(self, data: bytes) -> bytes:
+        if self._pattern is None:
+            return data
+        buffer = self._pending + data
+        return self._emit(buffer, len(buffer) - self._hold)
+
+    def flush(self) -> bytes:
+        return self._emit(self._pending, len(self._pending)) if self._pattern is not None else b""
+
+    def _emit(self, buffer: bytes, cut: int) -> bytes:
+        """Mask the matches that start before `cut` (each has all the bytes it could need), pass on
+        everything up to `cut` or the last such match's end, and keep the rest."""
+        assert self._pattern is not None
+        pieces: list[bytes] = []
+        position = 0
+        for match in self._pattern.finditer(buffer):
+            if match.start() >= cut:
+                break
+            pieces += [buffer[position : match.start()], MASK.encode()]
+            position = match.end()
+            self.masked = True
+        end = max(cut, position, 0)
+        pieces.append(buffer[position:end])
+        self._pending = buffer[end:]
+        return b"".join(pieces)
 
 
 class LineMasker:
@@ -98,7 +159,7 @@ class LineMasker:
         self._pending += data
         cut = self._pending.rfind(b"\n") + 1
         if cut == 0 and len(self._pending) > self._max_line:
-            cut = len(self._pending) - max(self._masker.longest, 1)
+            cut = self._masker.unfinished(self._pending)
         if cut <= 0:
             return ""
         ready, self._pending = self._pending[:cut], self._pending[cut:]

@@ -12,6 +12,7 @@ found, and nothing more is changed. Every undo is stored in its own transaction.
 
 from __future__ import annotations
 
+import errno
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ from typing import Any
 
 from runner.changes import WORKSPACE_TYPES, PendingChange, entry_from_data, manifest_row
 from runner.errors import ExitCode, PipeError, UsageError
-from runner.objects import ObjectStore
-from runner.snapshot import Entry, Workspace
+from runner.masking import MASK
+from runner.objects import ObjectStore, hash_stream, is_masked
+from runner.snapshot import Entry, Workspace, read_chunks
 from runner.store import ChangeRecord, StepRecord, Store
 
 MODES = ("hard", "steps", "to", "soft")
@@ -111,7 +113,8 @@ def _entry_text(entry: dict[str, Any] | None) -> str:
         return f"symlink -> {entry.get('target')}"
     if entry["kind"] == "dir":
         return f"directory {int(entry['mode']):o}"
-    return f"{entry['kind']} {int(entry['mode']):o}, {entry.get('size', 0)} bytes"
+    masked = " (secret masked)" if entry.get("masked") else ""
+    return f"{entry['kind']} {int(entry['mode']):o}, {entry.get('size', 0)} bytes{masked}"
 
 
 def describe_effect(change: ChangeRecord) -> str:
@@ -213,8 +216,12 @@ class Undoer:
         if entry is None:
             return None
         if entry.kind == "file":
-            data, entry = self.workspace.read(path)
-            return Entry(entry.kind, entry.mode, entry.uid, entry.gid, entry.size, _digest(data), None, entry.stamp)
+            try:
+                with self.workspace.open_file(path) as (descriptor, entry):
+                    digest = hash_stream(read_chunks(descriptor))
+            except OSError as error:
+                raise RollbackConflict(f"rollback stopped: cannot read {path}: {error.strerror or error}") from None
+            return Entry(entry.kind, entry.mode, entry.uid, entry.gid, entry.size, digest, None, entry.stamp)
         if entry.kind == "symlink":
             return Entry(
                 entry.kind, entry.mode, entry.uid, entry.gid, 0, None, self.workspace.readlink(path), entry.stamp
@@ -226,8 +233,8 @@ class Undoer:
         before = entry_from_data(change.data.get("before"))
         after = entry_from_data(change.data.get("after"))
         current = self._current(path)
-        if not _matches(current, before):
-            if not _matches(current, after):
+        if not self._matches(path, current, before):
+            if not self._matches(path, current, after):
                 raise RollbackConflict(
                     f"rollback stopped at {change.type} {path} (step {change.step_id!r}):"
                     f" expected {_show(after)}, found {_show(current)}"
@@ -259,7 +266,13 @@ class Undoer:
                 return
             if before.kind == "file":
                 assert before.digest is not None
-                workspace.write_file(path, self.objects.get(before.digest), before.mode, before.uid, before.gid)
+                if is_masked(before.digest):
+                    raise RollbackConflict(
+                        f"rollback stopped: cannot restore {path}: its recorded content held a secret, so only"
+                        " a masked copy was kept; put it back by hand"
+                    )
+                chunks = self.objects.chunks(before.digest)
+                workspace.write_file(path, chunks, before.mode, before.uid, before.gid)
             elif before.kind == "symlink":
                 workspace.write_symlink(path, before.target or "", before.uid, before.gid)
             elif before.kind == "dir":
@@ -281,17 +294,46 @@ class Undoer:
         except PipeError as error:
             raise RollbackConflict(f"rollback stopped at {change.type} {change.target}: {error}") from None
 
+    def _matches(self, path: str, current: Entry | None, expected: Entry | None) -> bool:
+        """Whether `current` is the recorded `expected`. A masked file matches when its kind,
+        mode and size agree and its bytes are the masked copy with each `***` standing for any
+        non-empty bytes (a file larger than MAX_FILE_BYTES: kind, mode and size only)."""
+        if expected is None or current is None:
+            return current is None and expected is None
+        if current.kind != "file" or not is_masked(expected.digest):
+            return expected.same_state(current)
+        assert expected.digest is not None
+        if (current.kind, current.mode, current.size) != (expected.kind, expected.mode, expected.size):
+            return False
+        try:
+            data, _ = self.workspace.read(path)
+        except OSError as error:
+            if error.errno == errno.EFBIG:
+                return True
+            raise RollbackConflict(f"rollback stopped: cannot read {path}: {error.strerror or error}") from None
+        try:
+            template = self.objects.get(expected.digest)
+        except FileNotFoundError:
+            return False
+        return fits_masked(data, template)
 
-def _digest(data: bytes) -> str:
-    import hashlib
 
-    return hashlib.sha256(data).hexdigest()
-
-
-def _matches(current: Entry | None, expected: Entry | None) -> bool:
-    if expected is None or current is None:
-        return current is None and expected is None
-    return expected.same_state(current)
+def fits_masked(data: bytes, masked: bytes) -> bool:
+    """Whether `masked` could be the masked copy of `data`: equal, but that each `***` in it
+    stands for one or more bytes. Greedy, left to right (linear in the sizes)."""
+    pieces = masked.split(MASK.encode())
+    if len(pieces) == 1:
+        return data == masked
+    first, *middle, last = pieces
+    if not (data.startswith(first) and data.endswith(last)):
+        return False
+    position = len(first)
+    for piece in middle:
+        found = data.find(piece, position + 1)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return len(data) - len(last) >= position + 1
 
 
 def _show(entry: Entry | None) -> str:

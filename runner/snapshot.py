@@ -13,7 +13,7 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,8 @@ class Entry:
         if self.digest:
             found["sha256"] = self.digest
             found["size"] = self.size
+            if self.digest.startswith("masked-"):
+                found["masked"] = True  # the kept copy has its secrets replaced (runner/changes.py)
         if self.target is not None:
             found["target"] = self.target
         return found
@@ -159,6 +161,21 @@ class Workspace:
         except NotADirectoryError:
             return None
 
+    @contextlib.contextmanager
+    def open_file(self, path: str) -> Iterator[tuple[int, Entry]]:
+        """(read-only descriptor, entry with the stamp of the open file) of the regular file at
+        `path`, for reading in chunks (`read_chunks`) whatever its size. Raises OSError when it is
+        a symlink (ELOOP) or not a regular file (EINVAL)."""
+        with self.parent(path) as (directory, name):
+            descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+        try:
+            st = os.fstat(descriptor)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, f"{path} is not a regular file")
+            yield descriptor, entry_from_stat(st)
+        finally:
+            os.close(descriptor)
+
     def read(self, path: str) -> tuple[bytes, Entry]:
         """The bytes of the regular file at `path` and its entry (stamp taken from the open file).
         Raises OSError when it is a symlink (ELOOP) or not a regular file, or is too large."""
@@ -198,15 +215,19 @@ class Workspace:
         except FileNotFoundError:
             pass
 
-    def write_file(self, path: str, data: bytes, mode: int, uid: int, gid: int) -> None:
-        """Replace whatever is at `path` (file or symlink, never followed) by a regular file."""
+    def write_file(self, path: str, data: bytes | Iterable[bytes], mode: int, uid: int, gid: int) -> None:
+        """Replace whatever is at `path` (file or symlink, never followed) by a regular file with
+        `data` (bytes, or chunks of any total size)."""
         with self.parent(path) as (directory, name):
             temporary = f".pipe-restore-{os.getpid()}-{name}"[:255]
             descriptor = os.open(
                 temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=directory
             )
             try:
-                os.write(descriptor, data) if data else None
+                for chunk in [data] if isinstance(data, bytes) else data:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(descriptor, view) :]
                 _own(descriptor, uid, gid)
                 os.fchmod(descriptor, mode)
                 os.fsync(descriptor)
@@ -237,6 +258,12 @@ class Workspace:
                 os.fchmod(descriptor, mode)
             finally:
                 os.close(descriptor)
+
+
+def read_chunks(descriptor: int, size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of an open file from its current offset, `size` at a time."""
+    while chunk := os.read(descriptor, size):
+        yield chunk
 
 
 def _own(descriptor: int, uid: int, gid: int) -> None:

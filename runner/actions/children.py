@@ -10,6 +10,12 @@ workspace and branch) linked to this run. When the step runs again (the parent r
 that succeeded are kept, failed or interrupted ones are resumed, and the rest start.
 Outputs: children (JSON: key, status, run, reason, pull_request), succeeded, failed, skipped, and
 `markdown` (a summary table).
+
+Secrets: a child gets its parent's secrets, all of them or only those `with: {secrets: [NAME...]}`
+lists (the others are also taken out of its environment), whether they came from the environment
+or a --secret-file. They and the child's inputs travel through a pipe the child reads once at
+start (runner/secrets.py `read_child_channel`), never through argv or a file; the child masks
+every secret it was given, declared or not, so an input holding one is stored as `***`.
 """
 
 from __future__ import annotations
@@ -18,15 +24,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.actions import ActionContext, ActionResult
+from runner.errors import UsageError
 from runner.expressions import to_text
 from runner.resources import data_path
+from runner.secrets import CHANNEL_VARIABLE
 from runner.store import RunRecord
+
+Popen = subprocess.Popen[bytes]
 
 POLL_SECONDS = 0.2
 DONE = ("succeeded", "failed", "skipped", "cancelled", "waiting")
@@ -40,7 +51,7 @@ class Child:
     status: str = "pending"
     run: str = ""
     reason: str = ""
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: Popen | None = field(default=None, repr=False)
 
 
 def plan(items: list[Any], common: dict[str, Any]) -> list[Child]:
@@ -97,6 +108,54 @@ def _child_pipeline(ctx: ActionContext) -> Path:
     raise FileNotFoundError(f"pipeline: {reference} not found (looked in {ctx.base_dir} and pipe's pipelines/)")
 
 
+def passed_secrets(ctx: ActionContext) -> dict[str, str]:
+    """The parent's secrets a child gets: all, or those `with: secrets` names. Raises UsageError
+    for a name the run has no value for."""
+    secrets = dict(ctx.options.secrets)
+    names = ctx.args.get("secrets")
+    if names is None:
+        return secrets
+    unknown = [str(name) for name in names if str(name) not in secrets]
+    if unknown:
+        raise UsageError(f"pipeline: secrets: the run has no secret {', '.join(unknown)}")
+    return {str(name): secrets[str(name)] for name in names}
+
+
+def _start(command: list[str], env: dict[str, str], channel: dict[str, Any], log: Path) -> Popen:
+    """Start a child process, handing it `channel` (secrets and inputs) through a pipe it reads
+    once; `env` gets PIPE_CHILD_CHANNEL, the pipe's descriptor."""
+    data = json.dumps(channel).encode()
+    reader, writer = os.pipe()
+    try:
+        with open(log, "ab") as output:
+            process = subprocess.Popen(
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**env, CHANNEL_VARIABLE: str(reader)},
+                pass_fds=(reader,),
+            )
+    except BaseException:
+        os.close(writer)
+        raise
+    finally:
+        os.close(reader)
+
+    def write() -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(writer, view) :]
+        except OSError:
+            pass  # the child died before reading: its exit says what happened
+        finally:
+            os.close(writer)
+
+    threading.Thread(target=write, daemon=True).start()
+    return process
+
+
 def _command(ctx: ActionContext, path: Path, child: Child, previous: RunRecord | None) -> list[str]:
     options = ctx.options
     base = [sys.executable, "-m", "runner"]
@@ -104,8 +163,6 @@ def _command(ctx: ActionContext, path: Path, child: Child, previous: RunRecord |
         command = [*base, "resume", previous.id]
     else:
         command = [*base, "run", str(path), "--parent", ctx.run_id, "--child-key", child.key]
-        for name, value in child.inputs.items():
-            command += ["--input", f"{name}={to_text(value)}"]
         settings = ctx.forge.describe() if ctx.forge is not None else {}
         if settings.get("forge") == "local":
             command += ["--forge-dir", settings["directory"]]
@@ -131,9 +188,13 @@ def pipeline(ctx: ActionContext) -> ActionResult:
     limit = max(int(str(ctx.args.get("parallelism") or 1)), 1)
     # The latest run of each key (children() is oldest first).
     previous: dict[str, RunRecord] = {run.child_key or "": run for run in ctx.store.children(ctx.run_id)}
-    env = dict(os.environ)
+    secrets = passed_secrets(ctx)
+    env = {name: value for name, value in os.environ.items() if name in secrets or name not in ctx.options.secrets}
+    env.pop(CHANNEL_VARIABLE, None)
     if ctx.options.default_image:
         env["PIPE_SANDBOX_IMAGE"] = ctx.options.default_image
+    if ctx.options.ca_bundle is not None:  # the person's CA bundle, as given to the parent
+        env["PIPE_CA_BUNDLE"] = str(ctx.options.ca_bundle)
     logs = ctx.options.state_dir / "runs" / ctx.run_id / "children"
     logs.mkdir(parents=True, exist_ok=True)
     by_key = {child.key: child for child in children}
@@ -166,14 +227,9 @@ def pipeline(ctx: ActionContext) -> ActionResult:
                 child.status, child.run = "succeeded", prior.id
                 ctx.log(f"child {child.key}: succeeded earlier (run {prior.id})")
                 continue
-            with open(logs / f"{child.key}.log", "ab") as output:
-                child.process = subprocess.Popen(
-                    _command(ctx, _child_pipeline(ctx), child, prior),
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                )
+            channel = {"secrets": secrets, "inputs": {} if prior else {k: to_text(v) for k, v in child.inputs.items()}}
+            command = _command(ctx, _child_pipeline(ctx), child, prior)
+            child.process = _start(command, env, channel, logs / f"{child.key}.log")
             child.status = "running"
             running += 1
             ctx.log(f"child {child.key}: {'resumed run ' + prior.id if prior else 'started'}")

@@ -1,4 +1,7 @@
-"""`pipe show RUN --changes`: the changes each step recorded, with diffs of text files."""
+"""`pipe show RUN --changes`: the changes each step recorded, with diffs of text files.
+
+Diffs are made from the kept contents, where a secret is already `***` (runner/changes.py); files
+over MAX_DIFF_BYTES get a note instead of a diff, so showing a change never loads a huge file."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from runner.rollback import describe_effect
 from runner.store import ChangeRecord, Store
 
 MAX_DIFF_LINES = 200
+MAX_DIFF_BYTES = 4 * 1024 * 1024
 
 
 def _text(objects: ObjectStore, entry: dict[str, object] | None) -> list[str] | None:
@@ -36,6 +40,9 @@ def diff_lines(objects: ObjectStore, change: ChangeRecord) -> list[str]:
     before, after = change.data.get("before"), change.data.get("after")
     if (before or after or {}).get("kind") != "file" and (after or {}).get("kind") != "file":
         return []
+    large = [int(e.get("size", 0)) for e in (before, after) if e and int(e.get("size", 0)) > MAX_DIFF_BYTES]
+    if large:
+        return [f"(large content, {max(large)} bytes: no diff)"]
     old, new = _text(objects, before), _text(objects, after)
     if old is None or new is None:
         return ["(binary content)"]
