@@ -35,7 +35,14 @@ def json_option(command: F) -> F:
 
 
 def secret_options(command: F) -> F:
-    """`--secret-file FILE` (repeatable) and `--token-file FILE`."""
+    """What the person running pipe gives from the host: `--secret-file FILE` (repeatable),
+    `--token-file FILE` and `--ca-bundle FILE`."""
+    command = click.option(
+        "--ca-bundle",
+        envvar="PIPE_CA_BUNDLE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="PEM certificates every sandbox trusts (checked, then copied in; env PIPE_CA_BUNDLE).",
+    )(command)
     command = click.option(
         "--secret-file",
         "secret_files",
@@ -197,6 +204,7 @@ def run(
     child_key: str | None,
     secret_files: tuple[Path, ...],
     token_file: Path | None,
+    ca_bundle: Path | None,
     forge_kind: str | None,
     forge_dir: Path | None,
     repo: str | None,
@@ -218,6 +226,7 @@ def run(
         secret_files=list(secret_files),
         workspace=workspace.resolve() if workspace else None,
         token_file=token_file,
+        ca_bundle=ca_bundle,
         forge_settings=_forge_settings(forge_kind, forge_dir, repo, api_url),
         publish=not no_publish,
         default_image=sandbox_image,
@@ -309,6 +318,7 @@ def resume(
     skip: tuple[str, ...],
     secret_files: tuple[Path, ...],
     token_file: Path | None,
+    ca_bundle: Path | None,
     state_dir: Path | None,
     json_lines: bool,
 ) -> int:
@@ -325,6 +335,7 @@ def resume(
         json_lines=json_lines,
         secret_files=list(secret_files),
         token_file=token_file,
+        ca_bundle=ca_bundle,
     )
 
 
@@ -353,6 +364,7 @@ def _decision_command(name: str, decision: str, summary: str, comment_help: str)
         comment: str | None,
         secret_files: tuple[Path, ...],
         token_file: Path | None,
+        ca_bundle: Path | None,
         state_dir: Path | None,
         json_lines: bool,
     ) -> int:
@@ -368,6 +380,7 @@ def _decision_command(name: str, decision: str, summary: str, comment_help: str)
             json_lines=json_lines,
             secret_files=list(secret_files),
             token_file=token_file,
+            ca_bundle=ca_bundle,
         )
 
     command.__doc__ = summary

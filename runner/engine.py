@@ -10,9 +10,12 @@ retrying on failure, timeout or the given exit codes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +25,7 @@ import tenacity
 
 from runner import __version__
 from runner.actions import MAX_CAPTURE, ActionContext, ActionResult, RunState, SandboxRun, action_function
+from runner.cabundle import install_ca_bundle
 from runner.changes import Recorder
 from runner.credentials import github_environment
 from runner.errors import EngineUnavailable, ExitCode, PipeError, TemplateError
@@ -48,7 +52,9 @@ from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 class RunOptions:
     """How to run: where state and the workspace live, the host environment the credentials and
     secrets come from, secret values, and how many sandboxes to start ahead of the running step
-    (PIPE_PRESTART, default 4: the best measured on 2 cores, see benchmarks/sandbox_overhead.py)."""
+    (PIPE_PRESTART, default 4: the best measured on 2 cores, see benchmarks/sandbox_overhead.py).
+    `ca_bundle` is the person's CA bundle (`--ca-bundle`, PIPE_CA_BUNDLE), checked and copied at
+    the start of the run; `max_log` the bytes of output one attempt keeps (PIPE_MAX_LOG, 64 MiB)."""
 
     state_dir: Path
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -62,6 +68,8 @@ class RunOptions:
     event: Mapping[str, Any] = field(default_factory=dict)
     parent: tuple[str, str] | None = None  # (parent run id, child key) when started by a pipeline step
     default_image: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_IMAGE") or None)
+    ca_bundle: Path | None = None
+    max_log: int = field(default_factory=lambda: int(os.environ.get("PIPE_MAX_LOG", str(64 * 1024**2))))
 
 
 class RunWaiting(Exception):
@@ -134,6 +142,7 @@ class Engine:
         self.forge = options.forge
         self.state = RunState()
         self._waiting_at: str | None = None
+        self._ca_bundle: Path | None = None
 
     # ---- the run ---------------------------------------------------------------------------
 
@@ -143,6 +152,7 @@ class Engine:
         before any run is recorded, and PipeError for problems found before the first step."""
         self.backend.check()
         self._load_credentials()
+        self._install_ca_bundle()
         pipeline_id = self.store.add_pipeline(
             self.pipeline.name, self.pipeline.path, self.pipeline.digest, self.pipeline.source
         )
@@ -160,6 +170,7 @@ class Engine:
         runner/resume.py)."""
         self.backend.check()
         self._load_credentials()
+        self._install_ca_bundle()
         record = self.store.run(point.run_id)
         self.run_id = record.id
         self._skip = set(point.skip)
@@ -233,7 +244,7 @@ class Engine:
         self._run_dir = run_dir
         self._workspace = workspace
         self._objects = ObjectStore(self.options.state_dir / "objects")
-        self._recorder = Recorder(self.store, self._objects, Workspace(workspace), run_id)
+        self._recorder = Recorder(self.store, self._objects, Workspace(workspace), run_id, self.masker)
         self._watcher = Watcher(workspace)
         self._watcher.start()
         self._recorder.baseline()
@@ -247,8 +258,18 @@ class Engine:
             steps=len(self._position),
             workspace=str(workspace),
         )
+        for earlier in self._order:  # a resumed run's reporters also show the steps that ran before
+            self.reporter.event("step_recalled", {"run": run_id, "step": earlier.step_id, **_summary(earlier)})
+        shutil.rmtree(run_dir / "sandboxes", ignore_errors=True)  # channels a killed runner left (FIFOs only)
         sandboxes = Sandboxes(
-            self.backend, workspace, run_dir / "sandboxes", self._sandbox_plan, self._image, ahead=self.options.ahead
+            self.backend,
+            workspace,
+            run_dir / "sandboxes",
+            self._sandbox_plan,
+            self._image,
+            ahead=self.options.ahead,
+            ca_bundle=self._ca_bundle,
+            max_log=self.options.max_log,
         )
         status = RunStatus.FAILED
         error: str | None = None
@@ -275,23 +296,31 @@ class Engine:
                 if status is RunStatus.FAILED:
                     self._rollback_on_failure()
             finally:
-                current_step = {RunStatus.FAILED: self._failed_step(), RunStatus.WAITING: self._waiting_at}
-                self.store.update_run(
-                    run_id,
-                    status=status.value,
-                    finished_at=time.time(),
-                    error=error,
-                    current_step=current_step.get(status),
-                )
-                self._emit(
-                    "run_finished",
-                    status=status.value,
-                    error=error,
-                    steps=[{"step": r.step_id, **_summary(r)} for r in self._order],
-                )
-                if self._lease is not None:
-                    self._lease.release()
+                self._finish(run_id, status, error)
         return RunResult(run_id, status, list(self._order), error)
+
+    def _finish(self, run_id: str, status: RunStatus, error: str | None) -> None:
+        """Report the end, then store it: a runner killed in between leaves the run unfinished in
+        the store, and `pipe resume` finishes it (reporting again), so the final report is never
+        lost behind a stored final status."""
+        current_step = {RunStatus.FAILED: self._failed_step(), RunStatus.WAITING: self._waiting_at}
+        try:
+            self._emit(
+                "run_finished",
+                status=status.value,
+                error=error,
+                steps=[{"step": r.step_id, **_summary(r)} for r in self._order],
+            )
+        finally:
+            self.store.update_run(
+                run_id,
+                status=status.value,
+                finished_at=time.time(),
+                error=error,
+                current_step=current_step.get(status),
+            )
+            if self._lease is not None:
+                self._lease.release()
 
     def _add_reporters(self, inputs: dict[str, Any]) -> None:
         """The pipeline's `report:` destinations, besides the console."""
@@ -457,6 +486,7 @@ class Engine:
                 env: Mapping[str, str],
                 mounts: tuple[tuple[str, str], ...] = (),
                 files: Mapping[str, bytes] | None = None,
+                credentials: bool = True,
             ) -> SandboxRun:
                 captured: list[bytes] = []
                 size = 0
@@ -469,18 +499,20 @@ class Engine:
                     while size > MAX_CAPTURE and len(captured) > 1:
                         size -= len(captured.pop(0))
 
-                prepared = sandboxes.fresh(step, mounts)
+                prepared = sandboxes.fresh(step, mounts, credentials)
                 try:
                     payload = Payload(script, {**late_env, **env, "PIPE_ATTEMPT": str(number)}, dict(files or {}))
                     result = prepared.execute(payload, timeout=timeout, on_output=capture)
                 finally:
                     prepared.discard()
+                outputs: dict[str, str] = {}
+                output_error: str | None = None
                 try:
                     outputs = parse_outputs(result.outputs)
-                except OutputError:
-                    outputs = {}
+                except OutputError as problem:
+                    output_error = f"$PIPE_OUTPUT: {problem}"
                 text = self.masker.mask(b"".join(captured).decode("utf-8", errors="replace"))
-                return SandboxRun(result, outputs, text)
+                return SandboxRun(result, outputs, text, output_error)
 
             def undo_pending() -> int:
                 found = self._recorder.scan(None)
@@ -515,10 +547,12 @@ class Engine:
             started = time.monotonic()
             try:
                 done = function(context)
-            except EngineUnavailable:
+            except (EngineUnavailable, KeyboardInterrupt):
                 raise
             except PipeError as problem:
                 done = ActionResult(error=str(problem))
+            except Exception as problem:  # nox's SessionRunner.execute: any error ends the attempt
+                done = ActionResult(error=self._unexpected(problem, step.id, iteration, number))
             finally:
                 self._save_state()
             if done.waiting:
@@ -528,6 +562,17 @@ class Engine:
             return result, done.outputs, done.error
 
         return work
+
+    def _unexpected(self, problem: Exception, step_id: str, iteration: int, number: int) -> str:
+        """A one-line error for an exception nothing expected; its traceback (masked) is saved
+        beside the attempt's log."""
+        suffix = f".{iteration}" if iteration else ""
+        where = self._run_dir / "logs" / f"{step_id}{suffix}.{number}.traceback"
+        text = "".join(traceback.format_exception(problem))
+        with contextlib.suppress(OSError):
+            where.write_text(self.masker.mask(text), encoding="utf-8")
+        first = str(problem).splitlines()[0] if str(problem) else ""
+        return self.masker.mask(f"{type(problem).__name__}: {first} (traceback in {where})")
 
     def _save_state(self) -> None:
         """What a resume must use again: the run state, the forge and the default image."""
@@ -634,6 +679,9 @@ class Engine:
             except RunWaiting:
                 self.store.finish_attempt(attempt_id, "waiting", None, time.time(), {}, None)
                 raise
+            except Exception as problem:  # never leave the attempt `running`
+                error = self._unexpected(problem, step.id, iteration, number)
+                result = ExecResult(ExecStatus.ERROR, None, 0.0, detail=error)
             finally:
                 rest = lines.flush()
                 if rest:
@@ -711,15 +759,23 @@ class Engine:
             }
         )
         names = step.credentials if step.credentials is not None else self.pipeline.credentials
+        withheld: set[str] = set()
         for name in names:
-            env.update(self._credentials.get(name, {}))
+            values = self._credentials.get(name, {})
+            env.update(values)
+            withheld |= set(values)
         labels = {"pipe.run": self.run_id, "pipe.step": step.id, "pipe.pipeline": self.pipeline.name}
-        return SandboxPlan(self._settings(step), env, labels)
+        return SandboxPlan(self._settings(step), env, labels, frozenset(withheld))
 
     def _image(self, image: str) -> str:
         if image not in self._images:
             self._images[image] = self.backend.ensure_image(image, lambda line: self._emit("image", message=line))
         return self._images[image]
+
+    def _install_ca_bundle(self) -> None:
+        """Check and copy the person's CA bundle (raises UsageError before anything runs)."""
+        source = self.options.ca_bundle
+        self._ca_bundle = install_ca_bundle(source, self.options.state_dir) if source is not None else None
 
     def _load_credentials(self) -> None:
         """The values of the credentials some step may get. `github` comes from the forge when

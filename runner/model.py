@@ -57,7 +57,6 @@ class SandboxSettings:
     pids: int | None = None
     timeout: float | None = None
     read_only: bool | None = None
-    ca_bundle: str | None = None
     workdir: str | None = None
 
     def overlay(self, other: SandboxSettings | None) -> SandboxSettings:

@@ -34,7 +34,9 @@ class Preparation:
 
 def restart_index(pipeline: Pipeline, store: Store, run_id: str, from_step: str | None) -> int:
     """The first top-level step that must run again: `from_step`, else the first one without a
-    successful (or skipped) result. Raises UsageError for an unknown step or a finished run."""
+    successful (or skipped) result, else len(steps) (every step ran: resuming only finishes the
+    run, reporting its end again, as when the runner died between reporting and storing it).
+    Raises UsageError for an unknown step."""
     ids = [step.id for step in pipeline.steps]
     if from_step is not None:
         if from_step not in ids:
@@ -44,7 +46,7 @@ def restart_index(pipeline: Pipeline, store: Store, run_id: str, from_step: str 
     for index, step_id in enumerate(ids):
         if step_id not in done:
             return index
-    raise UsageError(f"run {run_id} has nothing left to run")
+    return len(ids)
 
 
 def _with_nested(steps: tuple[Step, ...]) -> set[str]:

@@ -71,11 +71,13 @@ def container_workdir(workdir: str | None) -> str:
 
 @dataclass(frozen=True)
 class SandboxPlan:
-    """What a step's sandbox needs: the resolved settings, the early env and the labels."""
+    """What a step's sandbox needs: the resolved settings, the early env, the labels, and which
+    names in `env` are credentials (withheld from a sandbox asked for without them)."""
 
     settings: SandboxSettings
     env: Mapping[str, str]
     labels: Mapping[str, str]
+    credentials: frozenset[str] = frozenset()
 
 
 class Sandboxes:
@@ -83,7 +85,9 @@ class Sandboxes:
 
     `plan_for(step)` gives a step's SandboxPlan; images are resolved with `image_for(image)`.
     `take(step)` returns a started sandbox for the step (the warm one if present) and warms the
-    next ones given to `warm()`. `close()` discards whatever was not used.
+    next ones given to `warm()`. `close()` discards whatever was not used. `ca_bundle` is the
+    checked copy of the person's CA bundle (runner/cabundle.py) given to every sandbox; `max_log`
+    the bytes of output an attempt passes on.
     """
 
     def __init__(
@@ -94,6 +98,8 @@ class Sandboxes:
         plan_for: Callable[[Step], SandboxPlan],
         image_for: Callable[[str], str],
         ahead: int = 2,
+        ca_bundle: Path | None = None,
+        max_log: int = 64 * 1024**2,
     ) -> None:
         self._backend = backend
         self._workspace = workspace
@@ -101,33 +107,35 @@ class Sandboxes:
         self._plan_for = plan_for
         self._image_for = image_for
         self._ahead = ahead
+        self._ca_bundle = ca_bundle
+        self._max_log = max_log
         self._uid, self._gid = sandbox_user(workspace)
         self._pool = ThreadPoolExecutor(max_workers=max(ahead, 1), thread_name_prefix="pipe-prepare")
         self._warm: dict[str, Future[Prepared]] = {}
         self._counter = itertools.count(1)
 
-    def spec(self, step: Step) -> SandboxSpec:
+    def spec(self, step: Step, credentials: bool = True) -> SandboxSpec:
+        """The sandbox `step` gets; without `credentials`, its credential variables are left out."""
         plan = self._plan_for(step)
         settings = plan.settings
-        ca_bundle = Path(settings.ca_bundle).resolve() if settings.ca_bundle else None
-        if ca_bundle is not None and not ca_bundle.is_file():
-            raise UsageError(f"sandbox ca-bundle {settings.ca_bundle!r} is not a file")
+        env = plan.env if credentials else {k: v for k, v in plan.env.items() if k not in plan.credentials}
         assert settings.image and settings.network and settings.memory and settings.cpus and settings.pids
         return SandboxSpec(
             image=self._image_for(settings.image),
             workspace=self._workspace,
-            control_dir=self._control_root / f"{next(self._counter):04d}-{step.id}",
+            control_dir=self._control_root / f"{next(self._counter):04d}-{step.id}",  # a prefix
             uid=self._uid,
             gid=self._gid,
             workdir=container_workdir(settings.workdir),
-            env=plan.env,
+            env=env,
             network=settings.network,
             memory=settings.memory,
             cpus=settings.cpus,
             pids=settings.pids,
             read_only=bool(settings.read_only),
-            ca_bundle=ca_bundle,
+            ca_bundle=self._ca_bundle,
             labels=plan.labels,
+            max_log=self._max_log,
         )
 
     def take(self, step: Step) -> Prepared:
@@ -137,9 +145,10 @@ class Sandboxes:
             return future.result()
         return self._backend.prepare(self.spec(step))
 
-    def fresh(self, step: Step, mounts: tuple[tuple[str, str], ...] = ()) -> Prepared:
-        """A new sandbox for `step` (never a warm one) with host paths `mounts` (host, container) added."""
-        return self._backend.prepare(replace(self.spec(step), mounts=mounts))
+    def fresh(self, step: Step, mounts: tuple[tuple[str, str], ...] = (), credentials: bool = True) -> Prepared:
+        """A new sandbox for `step` (never a warm one) with host paths `mounts` (host, container)
+        added; without `credentials`, none of the step's credential variables reach it."""
+        return self._backend.prepare(replace(self.spec(step, credentials), mounts=mounts))
 
     def warm(self, upcoming: list[Step]) -> None:
         """Start sandboxes for the first `ahead` of `upcoming` that have none yet."""

@@ -141,7 +141,6 @@ def _sandbox(data: Mapping[str, Any] | None) -> SandboxSettings | None:
         pids=data.get("pids"),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         read_only=data.get("read-only"),
-        ca_bundle=data.get("ca-bundle"),
         workdir=data.get("workdir"),
     )
 

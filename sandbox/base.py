@@ -33,9 +33,14 @@ class SandboxSpec:
     """Everything known about a sandbox before its script is.
 
     Sizes are bytes; `cpus` is cores; `uid`/`gid` is the user the processes run as; `env` holds the
-    values known early (credentials, PIPE_* variables); `labels` go on the container.
-    `control_dir` is a private host directory the backend uses to talk to the sandbox; `mounts`
-    are further (host path, container path) pairs mounted read-write (a local forge's repository).
+    values known early (credentials, PIPE_* variables), which a backend hands over with the
+    payload, never as inspectable container configuration; `labels` go on the container.
+    `control_dir` names the private host directory the backend uses to talk to the sandbox: its
+    parent is where the backend makes it, its name a prefix (the backend adds a unique suffix, so a
+    run resumed after a crash never collides with what the crashed process left). `mounts` are
+    further (host path, container path) pairs mounted read-write (a local forge's repository).
+    `ca_bundle` is a host file pipe checked and copied, mounted read-only; `max_log` is how many
+    bytes of output an attempt passes on before the rest is dropped behind one marker line.
     """
 
     image: str
@@ -53,12 +58,14 @@ class SandboxSpec:
     ca_bundle: Path | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     mounts: tuple[tuple[str, str], ...] = ()
+    max_log: int = 64 * 1024**2
 
 
 @dataclass(frozen=True)
 class Payload:
     """What the sandbox runs: a shell script, environment values known only now, and `files`
-    (name -> bytes) placed in the sandbox's private directory, readable at `/pipe/NAME`."""
+    (name -> bytes) placed in the sandbox's private in-memory directory, readable at `/pipe/NAME`.
+    None of it is written to the host's disk."""
 
     script: str
     env: Mapping[str, str] = field(default_factory=dict)
@@ -69,7 +76,8 @@ class Payload:
 class ExecResult:
     """The end of an attempt: status, exit code (None when killed or never started), duration in
     seconds from handing over the payload, `outputs` (the raw text the script wrote to
-    $PIPE_OUTPUT) and `detail` (an error message, for ERROR)."""
+    $PIPE_OUTPUT) and `detail` (an error message: why the sandbox failed, for ERROR, or that the
+    outputs were cut, which the caller must treat as an error)."""
 
     status: ExecStatus
     exit_code: int | None

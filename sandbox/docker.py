@@ -1,9 +1,15 @@
 """The Docker backend: hardened containers, started ahead of time and handed their script late.
 
-Each container runs a small POSIX-sh bootstrap (BOOTSTRAP) that blocks on a FIFO in the control
-directory (mounted at /pipe). `execute` writes the script and the late environment there, opens the
-FIFO, and then follows the output file and waits for the status file, so neither container start
-nor teardown is on the step's critical path; finished containers are removed in the background.
+Each container runs a small POSIX-sh bootstrap (BOOTSTRAP) that blocks on the `go` FIFO of its
+control channel (sandbox/channel.py), mounted read-only at /run/pipe. `execute` writes the payload
+(script, environment, files) into that FIFO as a tar stream, which the bootstrap unpacks into the
+container's private tmpfs /pipe, then follows the `log` FIFO and waits for the `result` FIFO. So
+neither container start nor teardown is on the step's critical path, and nothing a step can write
+makes the host read anything but those FIFOs; finished containers are removed in the background.
+
+Every value of the step's environment, early or late (credentials among them), reaches the
+container's processes through the channel, never through the container's create-time
+configuration (`docker inspect` shows only PIPE_WORKDIR, PIPE_OUTPUT, HOME and the CA variables).
 
 Hardening (DESIGN.md principle 4): a non-root uid, every capability dropped, no-new-privileges,
 memory (no extra swap) / CPU / pids limits, docker-init as PID 1, no Docker socket, network `none`
@@ -13,24 +19,20 @@ or `bridge`, optionally a read-only root filesystem with a tmpfs /tmp.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
-import shlex
 import shutil
 import socket
-import stat
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from runner.errors import EngineUnavailable, PipeError
 from sandbox.base import ExecResult, ExecStatus, Payload, SandboxSpec
+from sandbox.channel import CHANNEL, PRIVATE, Channel, ChannelError, payload_archive
 from sandbox.images import DEFAULT_IMAGE, build_context, default_image_tag
 
-CONTROL = "/pipe"
 CA_BUNDLE_PATH = "/etc/pipe/ca-bundle.crt"
 CA_VARIABLES = (
     "SSL_CERT_FILE",
@@ -42,19 +44,23 @@ CA_VARIABLES = (
 )
 START_DEADLINE = 60.0  # seconds a prepared container may take to reach its FIFO
 MAX_OUTPUT_FILE = 1024 * 1024  # bytes of $PIPE_OUTPUT read
+PRIVATE_SIZE = 64 * 1024 * 1024  # bytes of the private tmpfs /pipe (script, files, $PIPE_OUTPUT)
 
 BOOTSTRAP = r"""
-read -r _ < /pipe/go || exit 111
-if [ -f /pipe/env ]; then . /pipe/env; rm -f /pipe/env; fi
+tar -x -f /run/pipe/go -C /pipe 2>/dev/null || exit 111
+exec > /run/pipe/log 2>&1 < /dev/null
+if [ -f /pipe/env ]; then . /pipe/env; fi
+rm -f /pipe/env
 if ! cd "$PIPE_WORKDIR" 2>/dev/null; then
-  echo "pipe: working directory $PIPE_WORKDIR does not exist" >> /pipe/log
+  echo "pipe: working directory $PIPE_WORKDIR does not exist"
   code=112
 elif command -v bash >/dev/null 2>&1; then
-  bash --noprofile --norc -eo pipefail /pipe/script >> /pipe/log 2>&1 < /dev/null; code=$?
+  bash --noprofile --norc -eo pipefail /pipe/script; code=$?
 else
-  sh -e /pipe/script >> /pipe/log 2>&1 < /dev/null; code=$?
+  sh -e /pipe/script; code=$?
 fi
-echo "$code" > /pipe/status.tmp && mv /pipe/status.tmp /pipe/status
+exec > /dev/null 2>&1
+{ echo "$code"; cat /pipe/output 2>/dev/null; } > /run/pipe/result
 exit "$code"
 """
 
@@ -149,31 +155,31 @@ class DockerBackend:
                 progress(line)
 
     def prepare(self, spec: SandboxSpec) -> DockerPrepared:
-        """Create and start a container for `spec`, blocked until `execute` hands it a payload."""
+        """Create and start a container for `spec`, blocked until `execute` hands it a payload.
+        Raises PipeError when the engine refuses to create it."""
         import docker
 
-        control = spec.control_dir
-        control.mkdir(parents=True, exist_ok=True)
-        os.mkfifo(control / "go", 0o600)
-        _give(control, spec.uid, spec.gid, 0o700)
-        _give(control / "go", spec.uid, spec.gid, 0o600)
-        env = dict(spec.env)
-        env.update({"PIPE_WORKDIR": spec.workdir, "HOME": "/tmp", "PIPE_OUTPUT": f"{CONTROL}/output"})
+        channel = Channel(spec.control_dir.parent, spec.control_dir.name, spec.uid, spec.gid)
+        env = {"PIPE_WORKDIR": spec.workdir, "HOME": "/tmp", "PIPE_OUTPUT": f"{PRIVATE}/output"}
         volumes = {
             str(spec.workspace): {"bind": "/workspace", "mode": "rw"},
-            str(control): {"bind": CONTROL, "mode": "rw"},
+            str(channel.directory): {"bind": CHANNEL, "mode": "ro"},
         }
         for host, container in spec.mounts:
             volumes[host] = {"bind": container, "mode": "rw"}
         if spec.ca_bundle is not None:
             volumes[str(spec.ca_bundle)] = {"bind": CA_BUNDLE_PATH, "mode": "ro"}
             env.update({name: CA_BUNDLE_PATH for name in CA_VARIABLES})
+        tmpfs = {PRIVATE: f"rw,nosuid,nodev,size={PRIVATE_SIZE},mode=1777"}
+        if spec.read_only:
+            tmpfs["/tmp"] = "rw,nosuid,nodev,size=268435456"
         options: dict[str, Any] = {
             "command": ["sh", "-c", BOOTSTRAP],
             "user": f"{spec.uid}:{spec.gid}",
             "environment": env,
             "working_dir": "/",
             "volumes": volumes,
+            "tmpfs": tmpfs,
             "labels": {"pipe.managed": "1", **spec.labels},
             "network_mode": spec.network,
             "cap_drop": ["ALL"],
@@ -186,13 +192,15 @@ class DockerBackend:
             "read_only": spec.read_only,
             "detach": True,
         }
-        if spec.read_only:
-            options["tmpfs"] = {"/tmp": "rw,nosuid,nodev,size=268435456"}
         try:
             container = self.client.containers.create(spec.image, **options)
         except docker.errors.APIError as error:
+            _discard_channel(channel)
             raise PipeError(f"cannot create a sandbox from {spec.image}: {error.explanation}") from None
-        prepared = DockerPrepared(self, container, control)
+        except BaseException:
+            _discard_channel(channel)
+            raise
+        prepared = DockerPrepared(self, container, channel, spec.env, spec.max_log)
         try:
             container.start()
         except BaseException:
@@ -200,9 +208,9 @@ class DockerBackend:
             raise
         return prepared
 
-    def remove_later(self, container: Any, control: Path) -> None:
-        """Remove `container` (killing it), then its control directory, off the critical path."""
-        self._removals.submit(_remove, container, control)
+    def remove_later(self, container: Any, channel: Channel) -> None:
+        """Remove `container` (killing it), then its control channel, off the critical path."""
+        self._removals.submit(_remove, container, channel)
 
     def reap(self, labels: Mapping[str, str]) -> int:
         """Remove every container (running or not) carrying all `labels`."""
@@ -234,35 +242,43 @@ def _probe_unix_socket(host: str) -> None:
         probe.close()
 
 
-def _remove(container: Any, control: Path | None = None) -> None:
-    """Force-remove a container, then delete its control directory (script, late env, raw log)."""
+def _remove(container: Any, channel: Channel | None = None) -> None:
+    """Force-remove a container, then its control channel (descriptors and FIFOs)."""
     import docker
 
     try:
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as error:
-        if "already in progress" not in str(error):
-            raise
-    if control is not None:
-        shutil.rmtree(control, ignore_errors=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as error:
+            if "already in progress" not in str(error):
+                raise
+    finally:
+        if channel is not None:
+            _discard_channel(channel)
 
 
-def _give(path: Path, uid: int, gid: int, mode: int) -> None:
-    """Let the sandbox user own `path` (when we may chown) and set its mode."""
-    if os.geteuid() == 0:
-        os.chown(path, uid, gid)
-    os.chmod(path, mode)
+def _discard_channel(channel: Channel) -> None:
+    channel.close()
+    shutil.rmtree(channel.directory, ignore_errors=True)
 
 
 class DockerPrepared:
-    """A started container blocked on its FIFO; see sandbox.base.Prepared."""
+    """A started container blocked on its `go` FIFO; see sandbox.base.Prepared.
 
-    def __init__(self, backend: DockerBackend, container: Any, control: Path) -> None:
+    `early_env` (the spec's environment) is sent with the payload, not set on the container;
+    `max_log` bytes of output at most are passed on, the rest is read and dropped with one marker.
+    """
+
+    def __init__(
+        self, backend: DockerBackend, container: Any, channel: Channel, early_env: Mapping[str, str], max_log: int
+    ) -> None:
         self._backend = backend
         self._container = container
-        self._control = control
+        self._channel = channel
+        self._early_env = dict(early_env)
+        self._max_log = max_log
         self._discarded = False
 
     @property
@@ -270,62 +286,48 @@ class DockerPrepared:
         return str(self._container.id)
 
     def execute(self, payload: Payload, *, timeout: float, on_output: Callable[[bytes], None]) -> ExecResult:
-        control = self._control
-        owner = os.stat(control)
-        _write_private(control / "script", payload.script, owner)
-        if payload.env:
-            lines = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in payload.env.items())
-            _write_private(control / "env", lines, owner)
-        for name, data in payload.files.items():
-            if "/" in name or name in ("go", "script", "env", "log", "status", "output") or name.startswith("."):
-                raise ValueError(f"invalid payload file name {name!r}")
-            _write_private(control / name, data, owner)
+        channel = self._channel
+        archive = payload_archive(payload.script, {**self._early_env, **payload.env}, payload.files)
         try:
-            self._release()
-        except _StartFailure as failure:
+            self._release(archive)
+        except (_StartFailure, ChannelError) as failure:
             return ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(failure))
+        output = _BoundedOutput(on_output, self._max_log)
         started = time.monotonic()
-        log_offset = 0
         next_check = started + 1.0
-        pause = 0.002
-        status_file = control / "status"
         try:
             while True:
-                log_offset = _pump(control / "log", log_offset, on_output)
-                if status_file.exists():
-                    code = int(status_file.read_text().strip() or "1")
-                    _pump(control / "log", log_offset, on_output)
-                    return self._finished(code, time.monotonic() - started, self._read_outputs())
+                channel.pump_log(output)
+                channel.pump_result(MAX_OUTPUT_FILE)
+                done = channel.result()
+                if done is not None:
+                    channel.pump_log(output)
+                    return self._finished(done, time.monotonic() - started)
                 now = time.monotonic()
                 if now - started > timeout:
                     self._kill()
-                    _pump(control / "log", log_offset, on_output)
+                    channel.pump_log(output)
                     return ExecResult(ExecStatus.TIMEOUT, None, now - started)
                 if now >= next_check:
                     next_check = now + 1.0
                     ended = self._ended_without_status()
-                    if ended is not None and status_file.exists():
-                        continue  # it finished normally after the look above: the next turn reads the status
                     if ended is not None:
-                        _pump(control / "log", log_offset, on_output)
-                        return ExecResult(ended[0], ended[1], now - started)
-                time.sleep(pause)
-                pause = min(pause * 1.5, 0.05)
+                        channel.pump_log(output)
+                        channel.pump_result(MAX_OUTPUT_FILE)
+                        done = channel.result()
+                        if done is not None:  # it finished normally just before the look
+                            return self._finished(done, time.monotonic() - started)
+                        return ExecResult(ended[0], ended[1], now - started, detail=_exit_detail(ended[1]))
+                channel.wait(min(0.25, max(next_check - now, 0.001)))
         except BaseException:
             self.discard(wait=True)
             raise
 
-    def _release(self) -> None:
-        """Open the FIFO (the container is waiting on it) and let the script start."""
+    def _release(self, archive: bytes) -> None:
+        """Wait until the container reads its `go` FIFO, then write the payload into it."""
         deadline = time.monotonic() + START_DEADLINE
         pause = 0.001
-        while True:
-            try:
-                descriptor = os.open(self._control / "go", os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError as error:
-                if error.errno != errno.ENXIO:
-                    raise
+        while not self._channel.send(archive):
             if time.monotonic() > deadline:
                 raise _StartFailure(f"the sandbox did not start within {START_DEADLINE:.0f}s")
             if pause >= 0.05:
@@ -335,10 +337,6 @@ class DockerPrepared:
                     raise _StartFailure(f"the sandbox exited before its script started: {logs}")
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
-        try:
-            os.write(descriptor, b"go\n")
-        finally:
-            os.close(descriptor)
 
     def _kill(self) -> None:
         """SIGKILL the container and wait until it is gone, so nothing in it writes after this."""
@@ -360,29 +358,21 @@ class DockerPrepared:
             return ExecStatus.OOM, state.get("ExitCode")
         return ExecStatus.FAILED, state.get("ExitCode")
 
-    def _read_outputs(self) -> str:
-        path = self._control / "output"
-        try:
-            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return ""
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return ""
-            return handle.read(MAX_OUTPUT_FILE + 1).decode("utf-8", errors="replace")
-
-    def _finished(self, code: int, duration: float, outputs: str) -> ExecResult:
+    def _finished(self, done: tuple[int, bytes, bool], duration: float) -> ExecResult:
+        code, raw, cut = done
+        outputs = raw.decode("utf-8", errors="replace")
+        detail = f"$PIPE_OUTPUT holds more than {MAX_OUTPUT_FILE} bytes" if cut else ""
         if code == 0:
-            return ExecResult(ExecStatus.SUCCEEDED, 0, duration, outputs)
+            return ExecResult(ExecStatus.SUCCEEDED, 0, duration, outputs, detail)
         if code == 137:  # SIGKILL: the kernel's OOM killer, or a kill from inside the sandbox
             try:
                 self._container.wait(timeout=10)
                 self._container.reload()
                 if self._container.attrs["State"].get("OOMKilled"):
-                    return ExecResult(ExecStatus.OOM, code, duration, outputs)
+                    return ExecResult(ExecStatus.OOM, code, duration, outputs, detail)
             except Exception:
                 pass
-        return ExecResult(ExecStatus.FAILED, code, duration, outputs)
+        return ExecResult(ExecStatus.FAILED, code, duration, outputs, detail)
 
     def discard(self, wait: bool = False) -> None:
         """Remove the container: in the background, or before returning with `wait`."""
@@ -390,39 +380,37 @@ class DockerPrepared:
             return
         self._discarded = True
         if wait:
-            _remove(self._container, self._control)
+            _remove(self._container, self._channel)
         else:
             # Stop it now, so nothing it left running can change the workspace after this; the
             # removal itself happens off the critical path.
             self._kill()
-            self._backend.remove_later(self._container, self._control)
+            self._backend.remove_later(self._container, self._channel)
 
 
 class _StartFailure(Exception):
     pass
 
 
-def _write_private(path: Path, text: str | bytes, owner: os.stat_result) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(descriptor, text.encode() if isinstance(text, str) else text)
-    finally:
-        os.close(descriptor)
-    if os.geteuid() == 0:
-        os.chown(path, owner.st_uid, owner.st_gid)
+class _BoundedOutput:
+    """Passes output on until `limit` bytes have gone, then one marker line, then nothing."""
+
+    def __init__(self, on_output: Callable[[bytes], None], limit: int) -> None:
+        self._on_output = on_output
+        self._room = limit
+        self._limit = limit
+        self._marked = False
+
+    def __call__(self, data: bytes) -> None:
+        if self._room > 0:
+            self._on_output(data[: self._room])
+        if len(data) > self._room and not self._marked:
+            self._marked = True
+            self._on_output(f"\n[pipe: output cut at {self._limit} bytes; the rest was discarded]\n".encode())
+        self._room = max(self._room - len(data), 0)
 
 
-def _pump(path: Path, offset: int, on_output: Callable[[bytes], None]) -> int:
-    """Send the bytes of `path` past `offset` to `on_output`; returns the new offset."""
-    try:
-        with open(path, "rb") as handle:
-            if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                handle.seek(offset)
-                data = handle.read()
-            else:
-                data = b""
-    except FileNotFoundError:
-        return offset
-    if data:
-        on_output(data)
-    return offset + len(data)
+def _exit_detail(code: int | None) -> str:
+    if code == 111:
+        return "the sandbox could not unpack its script (the image needs `sh` and `tar`)"
+    return ""

@@ -1,4 +1,4 @@
-"""A script that ends between the host's look for its status file and its look at the container
+"""A script that ends between the host's look at the result FIFO and its look at the container
 is a success, not "exited with code 0" as a failure (a race seen in CI)."""
 
 from __future__ import annotations
@@ -9,19 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.base import ExecStatus, Payload
+from sandbox.channel import Channel
 from sandbox.docker import DockerPrepared
 
 
 class ScriptEndsWhileLooking:
     """Stands in for a docker container: when the host asks whether it still runs, the script has
-    just written its status and the container has stopped."""
+    just written its result and the container has stopped."""
 
-    def __init__(self, control: Path) -> None:
-        self.control = control
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
         self.attrs: dict[str, Any] = {"State": {"Running": True}}
 
     def reload(self) -> None:
-        (self.control / "status").write_text("0\n")
+        with open(self.channel.directory / "result", "wb") as result:
+            result.write(b"0\n")
         self.attrs = {"State": {"Running": False, "ExitCode": 0, "OOMKilled": False}}
 
     def kill(self) -> None:
@@ -31,13 +33,13 @@ class ScriptEndsWhileLooking:
         pass
 
 
-def test_a_status_written_just_before_the_container_stopped_counts(tmp_path: Path) -> None:
-    control = tmp_path / "control"
-    control.mkdir()
-    os.mkfifo(control / "go")
-    reader = threading.Thread(target=(control / "go").read_bytes)
+def test_a_result_written_just_before_the_container_stopped_counts(tmp_path: Path) -> None:
+    channel = Channel(tmp_path / "control", "step", os.getuid(), os.getgid())
+    reader = threading.Thread(target=(channel.directory / "go").read_bytes)
     reader.start()
-    prepared = DockerPrepared(None, ScriptEndsWhileLooking(control), control)  # type: ignore[arg-type]
+    container = ScriptEndsWhileLooking(channel)
+    prepared = DockerPrepared(None, container, channel, {}, 1024)  # type: ignore[arg-type]
     result = prepared.execute(Payload("true"), timeout=30, on_output=lambda data: None)
     reader.join(timeout=5)
+    channel.close()
     assert (result.status, result.exit_code) == (ExecStatus.SUCCEEDED, 0)

@@ -57,11 +57,14 @@ class RunState:
 @dataclass(frozen=True)
 class SandboxRun:
     """A script's end in the sandbox: how it ended, the outputs it wrote, and its output (stdout
-    and stderr merged, masked, the last MAX_CAPTURE characters)."""
+    and stderr merged, masked, the last MAX_CAPTURE characters). `output_error` says why the
+    outputs could not be read (too large, malformed): then `outputs` is empty and the caller must
+    fail rather than take the missing values for "nothing to report"."""
 
     result: ExecResult
     outputs: dict[str, str]
     output: str = ""
+    output_error: str | None = None
 
 
 MAX_CAPTURE = 1024 * 1024
@@ -72,7 +75,8 @@ class ActionContext:
     """What an action may use. `args` are its rendered `with:` arguments; `forge` is None when the
     run has none (`need_forge()` says so clearly); `publish` is False under --no-publish.
 
-    `run_in_sandbox(script, env, mounts, files=None)` runs a script in a fresh sandbox of the step;
+    `run_in_sandbox(script, env, mounts, files=None, credentials=True)` runs a script in a fresh
+    sandbox of the step (with `credentials=False`, none of the step's credentials reach it);
     `pending_changes()` lists what the attempt changed in the workspace so far and `undo_pending()`
     puts it back; `base_dir` is the pipeline file's directory (for relative paths such as schemas)."""
 

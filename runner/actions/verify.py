@@ -87,6 +87,11 @@ def verify(ctx: ActionContext) -> ActionResult:
         env[f"PIPE_CHECK_SETUP_{index}"] = str((specs.get(check.name) or {}).get("setup") or "")
         env[f"PIPE_CHECK_REQUIRED_{index}"] = "true" if check.required else "false"
     ran = ctx.run_in_sandbox(SCRIPT, env, ())
+    if ran.output_error is not None:  # never a pass or a skip when the results cannot be read
+        return ActionResult(
+            {"ok": "false", "markdown": f"## Verification\n❌ could not read the results: {ran.output_error}"},
+            error=f"verify: could not read the results: {ran.output_error}",
+        )
     outputs = ran.outputs
     if outputs.get("setup_failed") == "true":
         return ActionResult(

@@ -65,6 +65,7 @@ def run_pipeline(
     secret_files: list[Path] | None = None,
     workspace: Path | None = None,
     token_file: Path | None = None,
+    ca_bundle: Path | None = None,
     forge_settings: dict[str, str] | None = None,
     publish: bool = True,
     default_image: str | None = None,
@@ -75,8 +76,11 @@ def run_pipeline(
     Returns the run's exit code (0, 1, 3 or 130). Raises UsageError (2) for bad input and
     EngineUnavailable (4) when Docker does not answer.
     """
+    from runner.secrets import ChildChannel, read_child_channel
+
     pipeline = load(file)
-    given: dict[str, Any] = dict(parse_assignments(assignments))
+    channel = read_child_channel(os.environ) if parent else ChildChannel()  # a parent's secrets and inputs
+    given: dict[str, Any] = {**parse_assignments(assignments), **channel.inputs}
     event = load_event(os.environ)
     declared = {i.name for i in pipeline.inputs}
     for name, value in event_inputs(event).items():
@@ -93,7 +97,7 @@ def run_pipeline(
     from runner.secrets import resolve_secrets
     from sandbox import backend as make_backend
 
-    secrets = resolve_secrets(pipeline, os.environ, secret_files or [])
+    secrets = resolve_secrets(pipeline, os.environ, secret_files or [], channel.secrets)
     settings = dict(forge_settings or {"forge": "github"})
     for candidate in (inputs.get("repo"), event_inputs(event).get("repo")):
         if "repo" not in settings and isinstance(candidate, str) and candidate:
@@ -112,6 +116,7 @@ def run_pipeline(
             secrets=secrets,
             workspace=workspace,
             token_file=token_file,
+            ca_bundle=ca_bundle,
             forge=forge,
             publish=publish,
         )
@@ -133,6 +138,7 @@ def decide_run(
     json_lines: bool = False,
     secret_files: list[Path] | None = None,
     token_file: Path | None = None,
+    ca_bundle: Path | None = None,
 ) -> int:
     """Record `decision` (approved|rejected) on the run's open wait point, then continue the run.
     Raises UsageError when the run is not waiting."""
@@ -155,6 +161,7 @@ def decide_run(
         json_lines=json_lines,
         secret_files=secret_files,
         token_file=token_file,
+        ca_bundle=ca_bundle,
     )
 
 
@@ -168,6 +175,7 @@ def resume_run(
     json_lines: bool = False,
     secret_files: list[Path] | None = None,
     token_file: Path | None = None,
+    ca_bundle: Path | None = None,
 ) -> int:
     """Continue a stored run: take its lease (RunBusy, exit 2, when a live process holds it),
     remove containers a dead runner left, undo the changes of the steps that run again, run them.
@@ -177,7 +185,7 @@ def resume_run(
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
     from runner.resume import prepare, restart_index
-    from runner.secrets import resolve_secrets
+    from runner.secrets import read_child_channel, resolve_secrets
     from runner.spec import parse_pipeline
     from sandbox import backend as make_backend
 
@@ -191,7 +199,8 @@ def resume_run(
         unknown = [name for name in skip if name not in {s.id for s in pipeline.all_steps()}]
         if unknown:
             raise UsageError(f"{pipeline.path}: --skip names no step: {', '.join(unknown)}")
-        secrets = resolve_secrets(pipeline, os.environ, secret_files or [])
+        passed = read_child_channel(os.environ).secrets if record.parent_id else {}
+        secrets = resolve_secrets(pipeline, os.environ, secret_files or [], passed)
         settings = record.outputs.get("forge")
         forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if settings else None
         backend = make_backend("docker")
@@ -203,6 +212,7 @@ def resume_run(
                 secrets=secrets,
                 workspace=Path(record.workspace),
                 token_file=token_file,
+                ca_bundle=ca_bundle,
                 trigger="resume",
                 forge=forge,
                 default_image=record.outputs.get("default_image") or os.environ.get("PIPE_SANDBOX_IMAGE"),
@@ -215,7 +225,7 @@ def resume_run(
                 "resume_prepared",
                 {
                     "run": record.id,
-                    "restart_at": pipeline.steps[restart].id,
+                    "restart_at": pipeline.steps[restart].id if restart < len(pipeline.steps) else None,
                     "containers_removed": done.reaped,
                     "paths_restored": done.restored,
                     "changes_undone": done.undone,

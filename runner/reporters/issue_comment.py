@@ -60,7 +60,7 @@ class IssueCommentReporter:
                 self._steps[step] = {"status": "running", "duration": None}
             elif kind == "step_skipped" and step:
                 self._steps[step] = {"status": "skipped", "duration": None}
-            elif kind == "step_finished" and step:
+            elif kind in ("step_finished", "step_recalled") and step:
                 self._steps[step] = {
                     "status": data["conclusion"] if data["outcome"] != "skipped" else "skipped",
                     "duration": data["duration"],
