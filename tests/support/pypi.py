@@ -7,13 +7,32 @@ import difflib
 import hashlib
 import os
 import ssl
+import subprocess
+import sys
 import tarfile
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
-INDEX = os.environ.get("PIPE_TEST_PYPI", "https://pypi.org/simple")
+
+
+def package_index() -> str:
+    """The Simple API pip itself uses: PIPE_TEST_PYPI, else pip's configured index-url, else pip's
+    default (so no registry host is named here)."""
+    if os.environ.get("PIPE_TEST_PYPI"):
+        return os.environ["PIPE_TEST_PYPI"].rstrip("/")
+    configured = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if configured:
+        return configured.rstrip("/")
+    from pip._internal.models.index import PyPI  # pip's own default index
+
+    return str(PyPI.simple_url).rstrip("/")
 
 
 class _Links(HTMLParser):
@@ -33,7 +52,7 @@ def _context() -> ssl.SSLContext:
 
 def sdist(project: str, version: str, into: Path) -> Path:
     """Download and unpack `project`'s sdist of `version` into `into`; returns the unpacked tree."""
-    base = f"{INDEX}/{project}/"
+    base = f"{package_index()}/{project}/"
     with urllib.request.urlopen(base, context=_context(), timeout=60) as response:
         parser = _Links()
         parser.feed(response.read().decode())
