@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
 import markupsafe
@@ -29,18 +29,21 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from runner.errors import PipeError
 from runner.rollback import format_plan, plan_rollback
 from runner.store import Store
 from runner.terminal import printable
 from runner.ui.actions import ACTIONS, ActionRefused, action_argv, find_run, rollback_options
-from runner.ui.logs import follow_log, read_tail
+from runner.ui.logs import follow_log, read_chunk, read_tail
+from runner.ui.query import Filters
 from runner.ui.security import MAX_BODY, RequestCheck, Sessions, TokenCheck, allowed_hosts, bound_port
-from runner.ui.views import live_attempt, pipelines, run_detail, runs_list
+from runner.ui.views import live_attempt, run_detail, runs_page
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"  # vendored libraries: scripts/vendor-ui.sh
 POLL_SECONDS = 0.5
 Spawn = Callable[[list[str]], None]
 _RESUME_AT = re.compile(r"([0-9]{1,12}):([0-9]{1,15})")  # Last-Event-ID of the log stream: ATTEMPT:OFFSET
@@ -92,23 +95,19 @@ class UI:
         return response
 
     async def runs_page(self, request: Request) -> Response:
-        status, pipeline = request.query_params.get("status"), request.query_params.get("pipeline")
-        store = self.store()
-        try:
-            rows = runs_list(store, status, pipeline)
-            names = pipelines(store)
-        finally:
-            store.close()
-        rows_html = self.render("_runs_rows.html", runs=rows)
+        filters = _filters(request)
+        listing = runs_page(self.state_dir, filters)
+        rows_html = self.render("_runs_rows.html", runs=listing["runs"])
         return self._page(
             request,
             "runs.html",
             rows_html=rows_html,
             version=version(rows_html),
-            status=status or "",
-            pipeline=pipeline or "",
-            pipelines=names,
-            query=request.url.query,
+            filters=filters,
+            listing=listing,
+            query=_query(filters, filters.page),
+            previous=_query(filters, filters.page - 1) if filters.page > 1 else None,
+            next=_query(filters, filters.page + 1) if filters.page < listing["pages"] else None,
         )
 
     async def run_page(self, request: Request) -> Response:
@@ -130,13 +129,42 @@ class UI:
     # ---- JSON and live updates ---------------------------------------------------------------
 
     async def runs_json(self, request: Request) -> Response:
+        return JSONResponse(runs_page(self.state_dir, _filters(request)))
+
+    async def attempt_log(self, request: Request) -> Response:
+        """Up to logs.CHUNK bytes of one attempt's log from `offset`, as JSON {step, attempt, text,
+        offset (after it), size, ended}; the page asks again until offset reaches size."""
+        offset = request.query_params.get("offset", "0")
+        if not _NUMBER.fullmatch(offset) or not _NUMBER.fullmatch(request.path_params["attempt"]):
+            return JSONResponse({"error": "attempt and offset are whole numbers"}, status_code=400)
         store = self.store()
         try:
-            return JSONResponse(
-                runs_list(store, request.query_params.get("status"), request.query_params.get("pipeline"))
-            )
+            run_id = find_run(store, request.path_params["run_id"]).id
+            wanted = int(request.path_params["attempt"])
+            attempt = next((a for a in store.attempts(run_id) if a.id == wanted), None)
+        except ActionRefused as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
         finally:
             store.close()
+        if attempt is None:
+            return JSONResponse({"error": f"run {run_id} has no attempt {wanted}"}, status_code=404)
+        ended = attempt.finished_at is not None
+        try:
+            text, after, size = (
+                read_chunk(attempt.log_path, int(offset), final=ended) if attempt.log_path else ("", 0, 0)
+            )
+        except OSError:
+            return JSONResponse({"error": "the log is not a regular file"}, status_code=404)
+        return JSONResponse(
+            {
+                "step": attempt.step_id,
+                "attempt": attempt.id,
+                "text": text,
+                "offset": after,
+                "size": size,
+                "ended": ended,
+            }
+        )
 
     async def run_json(self, request: Request) -> Response:
         store = self.store()
@@ -170,9 +198,9 @@ class UI:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def runs_events(self, request: Request) -> Response:
-        status, pipeline = request.query_params.get("status"), request.query_params.get("pipeline")
+        filters = _filters(request)
         return self._stream(
-            lambda store: (self.render("_runs_rows.html", runs=runs_list(store, status, pipeline)), False),
+            lambda store: (self.render("_runs_rows.html", runs=runs_page(self.state_dir, filters)["runs"]), False),
             request.query_params.get("since"),
         )
 
@@ -275,11 +303,13 @@ class UI:
             Route("/api/runs/{run_id}", self.run_json),
             Route("/api/runs/{run_id}/events", self.run_events),
             Route("/api/runs/{run_id}/log", self.log_events),
+            Route("/api/runs/{run_id}/attempts/{attempt}/log", self.attempt_log),
             Route("/api/runs/{run_id}/rollback-plan", self.rollback_plan),
             *(
                 Route(f"/api/runs/{{run_id}}/{name}", partial(self.act, action=name), methods=["POST"])
                 for name in ACTIONS
             ),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         app = Starlette(routes=routes)
         # Added innermost first: a request meets the Host name check, the body limit, the port,
@@ -289,6 +319,30 @@ class UI:
         app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(self.host), www_redirect=False)
         return app
+
+
+def _filters(request: Request) -> Filters:
+    """The runs list's filters from the query string (a page that is not a number is page 1)."""
+    params = request.query_params
+    page = params.get("page", "1")
+    return Filters(
+        status=params.get("status", ""),
+        pipeline=params.get("pipeline", ""),
+        repository=params.get("repository", ""),
+        issue=params.get("issue", ""),
+        page=int(page) if _NUMBER.fullmatch(page) and int(page) > 0 else 1,
+    )
+
+
+def _query(filters: Filters, page: int) -> str:
+    """The query string of the runs list with `filters` at `page`."""
+    values = {
+        "status": filters.status,
+        "pipeline": filters.pipeline,
+        "repository": filters.repository,
+        "issue": filters.issue,
+    }
+    return urlencode({**{k: v for k, v in values.items() if v}, "page": str(page)})
 
 
 def _displayed(value: Any) -> Any:

@@ -10,6 +10,9 @@ from runner.commands.changes import diff_lines
 from runner.objects import ObjectStore
 from runner.rollback import describe_effect
 from runner.store import AttemptRecord, RunRecord, Store
+from runner.ui.query import Filters, list_runs
+from runner.ui.runview import fold_git, header, nest, repeat_groups, timeline
+from runner.ui.tree import run_tree
 from runner.units import format_duration
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -28,6 +31,8 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "path": run.pipeline_path,
         "status": run.status,
         "trigger": run.trigger,
+        "issue": str(run.inputs.get("issue") or ""),
+        "repository": str(run.inputs.get("repo") or ""),
         "started": _when(run.started_at or run.created_at),
         "duration": took,
         "current_step": run.current_step or "",
@@ -36,15 +41,19 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def runs_list(store: Store, status: str | None, pipeline: str | None, limit: int = 1000) -> list[dict[str, Any]]:
-    runs = store.runs(limit=limit, status=status or None)
-    if pipeline:
-        runs = [run for run in runs if run.pipeline_name == pipeline]
-    return [run_summary(run) for run in runs]
+def runs_page(state_dir: Path, filters: Filters) -> dict[str, Any]:
+    """One page of the runs list: {"runs": [run_summary], "total", "page", "pages", "pipelines"}."""
+    from runner.ui.query import PAGE_SIZE
 
-
-def pipelines(store: Store) -> list[str]:
-    return sorted({run.pipeline_name for run in store.runs(limit=10_000)})
+    runs, total, names = list_runs(state_dir, filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return {
+        "runs": [run_summary(run) for run in runs],
+        "total": total,
+        "page": filters.page,
+        "pages": pages,
+        "pipelines": names,
+    }
 
 
 def live_attempt(store: Store, run: RunRecord) -> AttemptRecord | None:
@@ -60,11 +69,21 @@ def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
     attempts = store.attempts(run.id)
     objects = ObjectStore(state_dir / "objects")
     changes: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    by_step: dict[tuple[str, int], list[Any]] = {}
     for change in store.changes(run.id):
-        diff = [] if change.target.startswith(".git/") else diff_lines(objects, change)
-        changes.setdefault((change.step_id, change.iteration), []).append(
-            {"text": describe_effect(change), "undone": change.undone_at is not None, "diff": diff}
-        )
+        by_step.setdefault((change.step_id, change.iteration), []).append(change)
+    for key, recorded in by_step.items():
+        kept, folded = fold_git(recorded)
+        changes[key] = [
+            {
+                "text": describe_effect(change),
+                "undone": change.undone_at is not None,
+                "diff": diff_lines(objects, change),
+            }
+            for change in kept
+        ]
+        if folded:
+            changes[key].append({"text": folded, "undone": False, "diff": [], "folded": True})
     steps = []
     seen: set[tuple[str, int]] = set()
     for step in store.steps(run.id):
@@ -106,15 +125,31 @@ def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
                 )
             )
     live = live_attempt(store, run)
+    waits = []
+    for step_id, iteration in dict.fromkeys((a.step_id, a.iteration) for a in attempts):
+        approval = store.approval(run.id, step_id, iteration)
+        if approval is not None:
+            waits.append((step_id, iteration, approval.requested_at, approval.decided_at))
+    children = store.children(run.id)
     return {
         "run": run_summary(run),
         "inputs": run.inputs,
-        "steps": steps,
+        "header": header(run, steps),
+        "steps": nest(steps, repeat_groups(store, run.id)),
+        # No ticking: an unfinished bar ends at the newest time the store knows, so a live page
+        # changes only when the run does.
+        "timeline": timeline(attempts, waits, run.finished_at or _newest(attempts, waits)),
+        "tree": run_tree([step["outputs"] for step in steps], children),
         "parent": run.parent_id,
-        "children": [{**run_summary(child), "key": child.child_key} for child in store.children(run.id)],
+        "children": [{**run_summary(child), "key": child.child_key} for child in children],
         "log": {"step": live.step_id, "attempt": live.id} if live else None,
         "waiting": run.status == "waiting",
     }
+
+
+def _newest(attempts: list[AttemptRecord], waits: list[tuple[str, int, float, float | None]]) -> float:
+    stamps = [a.finished_at or a.started_at for a in attempts] + [w[3] or w[2] for w in waits]
+    return max(stamps, default=0.0)
 
 
 def _step(
@@ -137,6 +172,8 @@ def _step(
         "changes": changes,
         "attempts": [
             {
+                "id": a.id,
+                "has_log": bool(a.log_path),
                 "number": a.number,
                 "status": a.status,
                 "exit_code": "-" if a.exit_code is None else a.exit_code,
