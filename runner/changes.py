@@ -24,21 +24,44 @@ directory and diffs show `***`. What that costs:
   RollbackConflict saying so, and change nothing more.
 - Digests of masked files depend on the secrets given to the run: a resumed run given other
   secret values sees such files as changed.
+
+Only a file's data is read, never its holes (runner/objects.py), and what one attempt records is
+capped (`Limits`, from the environment): PIPE_MAX_RECORD bytes of file data per attempt (2 GiB),
+PIPE_MAX_RECORD_FILE per file (1 GiB, at most PIPE_MAX_RECORD) and PIPE_MAX_RECORD_SECONDS of
+recording (300). A file over a cap is still recorded, by its metadata only (an `unkept-` digest of
+size, mtime and inode), and the attempt fails with `Recorder.refused` saying which file and why:
+rollback removes such a new file once its metadata still matches, and refuses to put back
+content it never kept. The baseline of the workspace a run starts with is not capped (it is the
+person's own), only read without its holes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from runner.errors import UsageError
 from runner.masking import ByteMasker, Masker
-from runner.objects import MASKED, ObjectStore, hash_stream
-from runner.snapshot import Entry, Stamp, Workspace, read_chunks
+from runner.objects import (
+    MASKED,
+    Block,
+    ContentHash,
+    ObjectStore,
+    data_size,
+    hash_blocks,
+    hash_stream,
+    is_sparse,
+    nonzero_blocks,
+    unkept_digest,
+)
+from runner.snapshot import Entry, Stamp, Workspace
 from runner.store import Store
 from runner.watch import Dirty
 
@@ -47,6 +70,75 @@ REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
 EXTERNAL_TYPES = ("push", "pr_create", "pr_update", "comment_create", "release_create", "label_add")
 WORKSPACE_TYPES = FILE_TYPES + REF_TYPES
 _REF_PATH = re.compile(r"^\.git/(HEAD|refs/.+)$")
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(name: str, text: str) -> int:
+    """Bytes from `text` such as 4194304, 4M, 4MiB or 2G (binary units). Raises UsageError."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    if match is None:
+        raise UsageError(f"{name}={text!r}: expected a size such as 2G, 512M or 1048576")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def human(size: int) -> str:
+    """`size` bytes for a message: 3.0 GiB, 512 KiB, 12 bytes."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one attempt may record: `total` bytes of file data, `per_file` bytes of one file's
+    data (holes not counted), `seconds` of recording."""
+
+    total: int = 2 << 30
+    per_file: int = 1 << 30
+    seconds: float = 300.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """From PIPE_MAX_RECORD, PIPE_MAX_RECORD_FILE and PIPE_MAX_RECORD_SECONDS (defaults
+        above; the per-file cap is at most the total). Raises UsageError for a bad value."""
+        environ = os.environ if environ is None else environ
+        total = parse_size("PIPE_MAX_RECORD", environ.get("PIPE_MAX_RECORD") or str(cls.total))
+        per_file = min(
+            total, parse_size("PIPE_MAX_RECORD_FILE", environ.get("PIPE_MAX_RECORD_FILE") or str(cls.per_file))
+        )
+        text = environ.get("PIPE_MAX_RECORD_SECONDS") or str(cls.seconds)
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise UsageError(f"PIPE_MAX_RECORD_SECONDS={text!r}: expected a number of seconds") from None
+        return cls(total, per_file, seconds)
+
+
+class _OutOfTime(Exception):
+    """Recording went past its time cap."""
+
+
+class _Budget:
+    """What is left of one attempt's recording allowance; `refused` collects why it failed."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.left = limits.total
+        self.deadline = time.monotonic() + limits.seconds
+        self.refused: list[str] = []
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def watch(self, blocks: Iterator[Block]) -> Iterator[Block]:
+        for block in blocks:
+            if self.expired():
+                raise _OutOfTime
+            yield block
 
 
 def entry_data(entry: Entry | None) -> dict[str, Any] | None:
@@ -111,6 +203,10 @@ class Recorder:
         self.workspace = workspace
         self.run_id = run_id
         self.masker = masker
+        self.limits = Limits.from_environ()
+        self.refused: str | None = None  # why the last `record` failed its attempt (a cap), or None
+        self._budget: _Budget | None = None
+        self._baseline = False
         self.manifest: dict[str, Entry] = {}
         self._stamps: dict[str, Stamp] = {}
         self._load()
@@ -138,13 +234,17 @@ class Recorder:
             return len(self.manifest)
         found = self.workspace.walk()
         rows = []
-        for path in sorted(found):
-            entry = self._complete(path, found[path], keep=True)
-            if entry is None:
-                continue
-            self.manifest[path] = entry
-            self._stamps[path] = entry.stamp
-            rows.append(manifest_row(path, entry))
+        self._baseline = True
+        try:
+            for path in sorted(found):
+                entry = self._complete(path, found[path], keep=True)
+                if entry is None:
+                    continue
+                self.manifest[path] = entry
+                self._stamps[path] = entry.stamp
+                rows.append(manifest_row(path, entry))
+        finally:
+            self._baseline = False
         self.store.save_changes(self.run_id, [], rows, [])
         return len(rows)
 
@@ -154,7 +254,7 @@ class Recorder:
         try:
             if entry.kind == "file":
                 with self.workspace.open_file(path) as (descriptor, fresh):
-                    digest = self._content(descriptor, keep or _REF_PATH.match(path) is not None)
+                    digest = self._content(path, descriptor, keep or _REF_PATH.match(path) is not None)
                 return replace(fresh, digest=digest)
             if entry.kind == "symlink":
                 return replace(entry, target=self.workspace.readlink(path))
@@ -168,13 +268,75 @@ class Recorder:
             return self._complete(path, current, keep)
         return entry
 
-    def _content(self, descriptor: int, keep: bool) -> str:
+    def _content(self, path: str, descriptor: int, keep: bool) -> str:
         """The digest of an open file's content, masked (see the module's docstring); the content
-        is streamed into the object store when `keep`."""
-        masker = ByteMasker(self.masker) if self.masker is not None else None
-        chunks = read_chunks(descriptor) if masker is None else _masked(read_chunks(descriptor), masker)
-        digest = self.objects.put_stream(chunks) if keep else hash_stream(chunks)
-        return MASKED + digest if masker is not None and masker.masked else digest
+        is streamed into the object store when `keep`. Only its data is read, never its holes; a
+        file over the caps (`limits`; not for the baseline) gets an `unkept-` digest, and while
+        recording an attempt the reason goes to `refused`."""
+        st = os.fstat(descriptor)
+        size = st.st_size
+        budget = self._budget
+        if not self._baseline:
+            if budget is not None and budget.expired():
+                return self._refuse(path, st, f"{path}: not read, recording went past PIPE_MAX_RECORD_SECONDS")
+            limits = self.limits
+            held = data_size(descriptor, size, limits.per_file)
+            fix = "remove it in the same step or raise PIPE_MAX_RECORD"
+            if held > limits.per_file:
+                cap = human(limits.per_file)
+                return self._refuse(
+                    path, st, f"{path} holds {human(held)} of data, more than pipe records for rollback ({cap}); {fix}"
+                )
+            if budget is not None:
+                if held > budget.left:
+                    cap = human(limits.total)
+                    return self._refuse(
+                        path,
+                        st,
+                        f"{path} holds {human(held)} of data, past what pipe records per attempt ({cap}); {fix}",
+                    )
+                budget.left -= held
+        blocks: Iterator[Block] = nonzero_blocks(descriptor, size)
+        if budget is not None:
+            blocks = budget.watch(blocks)
+        try:
+            if self.masker is None:
+                return self.objects.put_blocks(blocks, size) if keep else hash_blocks(blocks, size)
+            return self._masked_content(descriptor, size, blocks, keep)
+        except _OutOfTime:
+            limit = f"{self.limits.seconds:g}s"
+            return self._refuse(path, st, f"{path}: recording went past {limit} (PIPE_MAX_RECORD_SECONDS)")
+
+    def _masked_content(self, descriptor: int, size: int, blocks: Iterator[Block], keep: bool) -> str:
+        """`_content` with the run's secrets: the masked bytes of the non-zero blocks are what is
+        kept when a secret is found; otherwise the plain content (see ContentHash)."""
+        assert self.masker is not None
+        masker = ByteMasker(self.masker)
+        content = ContentHash(size)
+
+        def pieces() -> Iterator[bytes]:
+            for offset, data in blocks:
+                content.add(offset, data)
+                yield data
+
+        chunks = _masked(pieces(), masker)
+        if not keep:
+            digest = hash_stream(chunks)
+            return MASKED + digest if masker.masked else content.hexdigest()
+        # Without a secret and without zero blocks, the masked bytes are the file's: that object is the one kept.
+        digest = self.objects.put_stream(chunks, keep=lambda: masker.masked or not is_sparse(content.hexdigest()))
+        if masker.masked:
+            return MASKED + digest
+        found = content.hexdigest()
+        if is_sparse(found):  # keep it with its holes (read again, once)
+            return self.objects.put_blocks(nonzero_blocks(descriptor, size), size)
+        return found
+
+    def _refuse(self, path: str, st: os.stat_result, reason: str) -> str:
+        """Record `path` by metadata only; when recording an attempt, fail it with `reason`."""
+        if self._budget is not None:
+            self._budget.refused.append(reason)
+        return unkept_digest(st)
 
     def _candidates(self, dirty: Dirty | None) -> tuple[list[str], list[str]]:
         """(paths that exist and may have changed, manifest paths that no longer exist): from a
@@ -286,8 +448,14 @@ class Recorder:
 
     def record(self, step_id: str, iteration: int, attempt: int, dirty: Dirty | None = None) -> list[PendingChange]:
         """Find and store the changes made since the manifest, as `step_id`'s; returns them.
-        `dirty`: the paths the kernel reported changed (see `scan`)."""
-        changes = self.scan(dirty, keep=True)
+        `dirty`: the paths the kernel reported changed (see `scan`). Files over the caps
+        (`limits`) are recorded by metadata only and `refused` says why (else it is None)."""
+        self._budget = _Budget(self.limits)
+        try:
+            changes = self.scan(dirty, keep=True)
+        finally:
+            refused, self._budget = self._budget.refused, None
+        self.refused = _summary(refused)
         upserts = []
         deletes = []
         for change in changes:
@@ -320,6 +488,14 @@ class Recorder:
         """Drop manifest stamps so the next scan looks at `paths` again (after a restore)."""
         for path in paths:
             self._stamps.pop(path, None)
+
+
+def _summary(refused: list[str]) -> str | None:
+    """One line for the reasons an attempt's recording failed (the first, and how many more)."""
+    if not refused:
+        return None
+    more = f" (and {len(refused) - 1} more file(s) recorded by metadata only)" if len(refused) > 1 else ""
+    return refused[0] + more
 
 
 def _masked(chunks: Iterator[bytes], masker: ByteMasker) -> Iterator[bytes]:

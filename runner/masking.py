@@ -1,6 +1,7 @@
 """Secret masking: every secret and credential value becomes `***` in console output, log files and
-the store, including its base64 (standard and URL-safe, at any alignment), URL-encoded forms and
-each line of a multi-line value. Like GitHub Actions' `::add-mask::`, values shorter than
+the store, including its base64 (standard and URL-safe, at any alignment, also when an encoder
+wrapped it over lines), URL-encoded forms and each line of a multi-line value; mapping keys (output
+names a step chose) are masked like values. Like GitHub Actions' `::add-mask::`, values shorter than
 MIN_LENGTH characters are not masked (they would mask ordinary words)."""
 
 from __future__ import annotations
@@ -8,10 +9,8 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
-
-from runner.values import map_strings
 
 MASK = "***"
 MIN_LENGTH = 4
@@ -34,19 +33,36 @@ def _base64_forms(secret: bytes) -> set[str]:
     return forms
 
 
-def variants(value: str) -> set[str]:
-    """Every form of `value` that is masked."""
-    found: set[str] = set()
+def _forms(value: str) -> tuple[set[str], set[str]]:
+    """The masked forms of `value`: (plain and URL-encoded forms, base64 forms)."""
+    plain: set[str] = set()
+    encoded: set[str] = set()
     pieces = [value] + [line.strip() for line in value.splitlines()]
     for piece in pieces:
         if len(piece) < MIN_LENGTH:
             continue
-        found.add(piece)
-        found.add(urllib.parse.quote(piece, safe=""))
-        found.add(urllib.parse.quote_plus(piece, safe=""))
-        found.add(urllib.parse.quote(piece))
-        found |= _base64_forms(piece.encode())
-    return {v for v in found if len(v) >= MIN_LENGTH}
+        plain.add(piece)
+        plain.add(urllib.parse.quote(piece, safe=""))
+        plain.add(urllib.parse.quote_plus(piece, safe=""))
+        plain.add(urllib.parse.quote(piece))
+        encoded |= _base64_forms(piece.encode())
+    return {v for v in plain if len(v) >= MIN_LENGTH}, {v for v in encoded if len(v) >= MIN_LENGTH}
+
+
+def variants(value: str) -> set[str]:
+    """Every form of `value` that is masked."""
+    plain, encoded = _forms(value)
+    return plain | encoded
+
+
+_WRAP = "(?:\r?\n)?"  # base64 tools wrap lines (coreutils at 76 columns, PEM at 64)
+
+
+def _alternatives(plain: set[str], encoded: set[str]) -> list[str]:
+    """Regex alternatives, longest first; a base64 form may be broken by line ends anywhere."""
+    wrapped = {v: _WRAP.join(re.escape(c) for c in v) for v in encoded}
+    ordered = sorted(plain | encoded, key=len, reverse=True)
+    return [wrapped.get(v) or re.escape(v) for v in ordered]
 
 
 class Masker:
@@ -54,17 +70,25 @@ class Masker:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._variants: set[str] = set()
+        self._plain: set[str] = set()
+        self._encoded: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str) -> None:
         """Register one more secret value."""
-        new = variants(secret) - self._variants
-        if new:
-            self._variants |= new
-            ordered = sorted(self._variants, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        plain, encoded = _forms(secret)
+        if (plain | encoded) - self._variants:
+            self._plain |= plain
+            self._encoded |= encoded
+            self._variants = self._plain | self._encoded
+            self._pattern = re.compile("|".join(_alternatives(self._plain, self._encoded)))
+
+    @property
+    def wraps(self) -> bool:
+        """Whether a masked form may be split over lines (base64 wrapped by its encoder)."""
+        return bool(self._encoded)
 
     def unfinished(self, data: bytes) -> int:
         """Where a secret form may begin in `data` without ending in it: the index of the earliest
@@ -94,15 +118,19 @@ class Masker:
         return self._pattern.sub(MASK, text)
 
     def mask_value(self, value: Any) -> Any:
-        """Mask every string inside `value` (lists and mappings recursively)."""
-        return map_strings(value, self.mask)
+        """Mask every string inside `value` (lists and mappings recursively), mapping keys too: a
+        step chooses its output names, so a secret may be one."""
+        if isinstance(value, Mapping):
+            return {self.mask(k) if isinstance(k, str) else k: self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.mask_value(item) for item in value]
+        return self.mask(value) if isinstance(value, str) else value
 
     def byte_pattern(self) -> re.Pattern[bytes] | None:
         """The masked forms as UTF-8, longest first (None when nothing is masked)."""
         if not self._variants:
             return None
-        ordered = sorted((v.encode() for v in self._variants), key=len, reverse=True)
-        return re.compile(b"|".join(re.escape(v) for v in ordered))
+        return re.compile("|".join(_alternatives(self._plain, self._encoded)).encode())
 
 
 class ByteMasker:
@@ -112,7 +140,8 @@ class ByteMasker:
 
     def __init__(self, masker: Masker) -> None:
         self._pattern = masker.byte_pattern()
-        self._hold = max(masker.longest_bytes - 1, 0)
+        # A wrapped base64 form carries up to two line-end bytes per character.
+        self._hold = max(3 * masker.longest_bytes - 1, 0)
         self._pending = b""
         self.masked = False
 
@@ -143,28 +172,42 @@ class ByteMasker:
         return b"".join(pieces)
 
 
+_BASE64_LINE = re.compile(r"[A-Za-z0-9+/=_-]{4,}\r?\n")
+
+
 class LineMasker:
     """Masks a byte stream line by line, so a secret split across chunks is still caught.
 
     `feed` returns the complete masked lines so far; `flush` the rest. A line longer than
-    `max_line` bytes is passed on early, minus a tail long enough to hold any secret.
+    `max_line` bytes is passed on early, minus a tail long enough to hold any secret. A last line
+    made only of base64 characters is held back until the next one comes (or `flush`), so a secret
+    whose base64 an encoder wrapped over two lines is still masked.
     """
 
     def __init__(self, masker: Masker, max_line: int = 64 * 1024) -> None:
         self._masker = masker
         self._pending = b""
+        self._held = ""  # the last complete line, already masked once, that may continue below
         self._max_line = max_line
 
     def feed(self, data: bytes) -> str:
         self._pending += data
         cut = self._pending.rfind(b"\n") + 1
-        if cut == 0 and len(self._pending) > self._max_line:
+        forced = cut == 0 and len(self._pending) > self._max_line
+        if forced:
             cut = self._masker.unfinished(self._pending)
         if cut <= 0:
             return ""
         ready, self._pending = self._pending[:cut], self._pending[cut:]
-        return self._masker.mask(ready.decode("utf-8", errors="replace"))
+        text = self._masker.mask(self._held + ready.decode("utf-8", errors="replace"))
+        self._held = ""
+        if not forced and self._masker.wraps:
+            start = text.rfind("\n", 0, len(text) - 1) + 1
+            if _BASE64_LINE.fullmatch(text, start):
+                text, self._held = text[:start], text[start:]
+        return text
 
     def flush(self) -> str:
         ready, self._pending = self._pending, b""
-        return self._masker.mask(ready.decode("utf-8", errors="replace"))
+        text, self._held = self._held + ready.decode("utf-8", errors="replace"), ""
+        return self._masker.mask(text)

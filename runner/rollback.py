@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +22,14 @@ from typing import Any
 from runner.changes import WORKSPACE_TYPES, PendingChange, entry_from_data, manifest_row
 from runner.errors import ExitCode, PipeError, UsageError
 from runner.masking import MASK
-from runner.objects import ObjectStore, hash_stream, is_masked
-from runner.snapshot import Entry, Workspace, read_chunks
+from runner.objects import BLOCK, ObjectStore, hash_blocks, is_masked, is_unkept, nonzero_blocks, unkept_digest
+from runner.snapshot import Entry, Workspace
 from runner.store import ChangeRecord, StepRecord, Store
 
 MODES = ("hard", "steps", "to", "soft")
 
-# change type -> "module:function(change, forge) -> None" undoing an effect outside the workspace.
+# change type -> "module:function(change, forge, origin) -> None" undoing an effect outside the workspace
+# (origin: runner.actions.undo.Origin, the run rolled back and when other runs wrote what it finds).
 EXTERNAL_UNDO: dict[str, str] = {
     "push": "runner.actions.undo:undo_push",
     "pr_create": "runner.actions.undo:undo_pr_create",
@@ -190,7 +192,7 @@ class Undoer:
                 if change.type in WORKSPACE_TYPES:
                     upsert, delete = self._undo_workspace(change)
                 else:
-                    self._undo_external(change)
+                    self._undo_external(change, plan.run_id)
                     upsert, delete = None, None
             except RollbackConflict as conflict:
                 raise RollbackConflict(f"{conflict} ({done} change(s) were undone before it)") from None
@@ -208,7 +210,9 @@ class Undoer:
             self._restore(change.path, self._current(change.path), change.before)
         return len(found)
 
-    def _current(self, path: str) -> Entry | None:
+    def _current(self, path: str, expected: tuple[Entry | None, ...] = ()) -> Entry | None:
+        """The entry at `path` with its digest (or target). A file whose metadata equals an
+        `unkept-` digest among `expected` (runner/changes.py) is not read."""
         try:
             entry = self.workspace.lstat(path)
         except OSError as error:
@@ -218,7 +222,10 @@ class Undoer:
         if entry.kind == "file":
             try:
                 with self.workspace.open_file(path) as (descriptor, entry):
-                    digest = hash_stream(read_chunks(descriptor))
+                    st = os.fstat(descriptor)
+                    digest = unkept_digest(st)
+                    if not any(e is not None and e.digest == digest for e in expected):
+                        digest = hash_blocks(nonzero_blocks(descriptor, st.st_size), st.st_size)
             except OSError as error:
                 raise RollbackConflict(f"rollback stopped: cannot read {path}: {error.strerror or error}") from None
             return Entry(entry.kind, entry.mode, entry.uid, entry.gid, entry.size, digest, None, entry.stamp)
@@ -232,7 +239,7 @@ class Undoer:
         path = change.data["path"]
         before = entry_from_data(change.data.get("before"))
         after = entry_from_data(change.data.get("after"))
-        current = self._current(path)
+        current = self._current(path, (before, after))
         if not self._matches(path, current, before):
             if not self._matches(path, current, after):
                 raise RollbackConflict(
@@ -271,8 +278,13 @@ class Undoer:
                         f"rollback stopped: cannot restore {path}: its recorded content held a secret, so only"
                         " a masked copy was kept; put it back by hand"
                     )
-                chunks = self.objects.chunks(before.digest)
-                workspace.write_file(path, chunks, before.mode, before.uid, before.gid)
+                if is_unkept(before.digest):
+                    raise RollbackConflict(
+                        f"rollback stopped: cannot restore {path}: it held more data than pipe records"
+                        f" ({before.size} bytes), so only its metadata was kept; put it back by hand"
+                    )
+                size, blocks = self.objects.blocks(before.digest)
+                workspace.write_blocks(path, size, blocks, before.mode, before.uid, before.gid)
             elif before.kind == "symlink":
                 workspace.write_symlink(path, before.target or "", before.uid, before.gid)
             elif before.kind == "dir":
@@ -280,7 +292,15 @@ class Undoer:
         except OSError as error:
             raise RollbackConflict(f"rollback stopped: cannot restore {path}: {error.strerror or error}") from None
 
-    def _undo_external(self, change: ChangeRecord) -> None:
+    def _written_at(self, run_id: str, target: str) -> float | None:
+        """When run `run_id` last recorded writing `target` (else when it started; None: unknown here)."""
+        try:
+            times = [c.recorded_at for c in self.store.changes(run_id) if c.target == target]
+            return max(times) if times else self.store.run(run_id).started_at
+        except PipeError:
+            return None
+
+    def _undo_external(self, change: ChangeRecord, run_id: str) -> None:
         if change.type not in EXTERNAL_UNDO:
             raise RollbackConflict(f"rollback stopped: no way to undo {change.type} {change.target}")
         if self.forge_for is None:
@@ -288,7 +308,9 @@ class Undoer:
         module, function = EXTERNAL_UNDO[change.type].split(":")
         handler = getattr(importlib.import_module(module), function)
         try:
-            handler(change, self.forge_for(change.data["forge"]))
+            from runner.actions.undo import Origin
+
+            handler(change, self.forge_for(change.data["forge"]), Origin(run_id, self._written_at))
         except RollbackConflict:
             raise
         except PipeError as error:
@@ -311,6 +333,9 @@ class Undoer:
             if error.errno == errno.EFBIG:
                 return True
             raise RollbackConflict(f"rollback stopped: cannot read {path}: {error.strerror or error}") from None
+        data = b"".join(  # the masked copy was made of the blocks that are not all zeros (runner/objects.py)
+            piece for piece in (data[at : at + BLOCK] for at in range(0, len(data), BLOCK)) if piece.strip(b"\0")
+        )
         try:
             template = self.objects.get(expected.digest)
         except FileNotFoundError:

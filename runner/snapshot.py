@@ -13,7 +13,7 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,16 +218,39 @@ class Workspace:
     def write_file(self, path: str, data: bytes | Iterable[bytes], mode: int, uid: int, gid: int) -> None:
         """Replace whatever is at `path` (file or symlink, never followed) by a regular file with
         `data` (bytes, or chunks of any total size)."""
+
+        def fill(descriptor: int) -> None:
+            for chunk in [data] if isinstance(data, bytes) else data:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+
+        self._replace_file(path, fill, mode, uid, gid)
+
+    def write_blocks(
+        self, path: str, size: int, blocks: Iterable[tuple[int, bytes]], mode: int, uid: int, gid: int
+    ) -> None:
+        """Replace whatever is at `path` (file or symlink, never followed) by a regular file of
+        apparent `size` bytes holding `blocks` ((offset, bytes), any total size); the rest are
+        holes, so a sparse file is put back sparse."""
+
+        def fill(descriptor: int) -> None:
+            for offset, data in blocks:
+                view = memoryview(data)
+                while view:
+                    view = view[os.pwrite(descriptor, view, offset + len(data) - len(view)) :]
+            os.ftruncate(descriptor, size)
+
+        self._replace_file(path, fill, mode, uid, gid)
+
+    def _replace_file(self, path: str, fill: Callable[[int], None], mode: int, uid: int, gid: int) -> None:
         with self.parent(path) as (directory, name):
             temporary = f".pipe-restore-{os.getpid()}-{name}"[:255]
             descriptor = os.open(
                 temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=directory
             )
             try:
-                for chunk in [data] if isinstance(data, bytes) else data:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(descriptor, view) :]
+                fill(descriptor)
                 _own(descriptor, uid, gid)
                 os.fchmod(descriptor, mode)
                 os.fsync(descriptor)

@@ -6,6 +6,7 @@ Stored logs and outputs stay faithful; text is made printable only where it is d
 from __future__ import annotations
 
 import re
+from typing import TextIO
 
 # C0 controls except \t and \n, DEL, and C1 controls (U+0080-U+009F). A lone \r (one not followed by
 # \n) moves the cursor to the start of the line and can overwrite what was printed, so it counts.
@@ -25,3 +26,18 @@ def printable(text: str) -> str:
     and `\\r\\n` pairs stay as they are, so the result has the same lines as `text`. Never raises.
     """
     return _CONTROL.sub(_escape, text)
+
+
+class PrintableWriter:
+    """A text stream that writes `printable(text)` to `out`: for commands whose whole output is
+    shown to a person and quotes what steps wrote (file names, diffs, symlink targets)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        self._out.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()

@@ -9,7 +9,7 @@ import difflib
 from pathlib import Path
 from typing import TextIO
 
-from runner.objects import ObjectStore
+from runner.objects import UNKEPT, ObjectStore
 from runner.rollback import describe_effect
 from runner.store import ChangeRecord, Store
 
@@ -40,6 +40,8 @@ def diff_lines(objects: ObjectStore, change: ChangeRecord) -> list[str]:
     before, after = change.data.get("before"), change.data.get("after")
     if (before or after or {}).get("kind") != "file" and (after or {}).get("kind") != "file":
         return []
+    if any(str((e or {}).get("sha256", "")).startswith(UNKEPT) for e in (before, after)):
+        return ["(content not kept: more data than pipe records, PIPE_MAX_RECORD)"]
     large = [int(e.get("size", 0)) for e in (before, after) if e and int(e.get("size", 0)) > MAX_DIFF_BYTES]
     if large:
         return [f"(large content, {max(large)} bytes: no diff)"]
