@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -36,7 +36,13 @@ def json_option(command: F) -> F:
 
 def secret_options(command: F) -> F:
     """What the person running pipe gives from the host: `--secret-file FILE` (repeatable),
-    `--token-file FILE` and `--ca-bundle FILE`."""
+    `--token-file FILE`, `--ca-bundle FILE` and `--host-root LOCAL=HOST`."""
+    command = click.option(
+        "--host-root",
+        envvar="PIPE_HOST_ROOT",
+        metavar="LOCAL=HOST[,...]",
+        help="When pipe runs in a container: where its paths are on the Docker engine's host (env PIPE_HOST_ROOT).",
+    )(command)
     command = click.option(
         "--ca-bundle",
         envvar="PIPE_CA_BUNDLE",
@@ -107,6 +113,13 @@ def _forge_settings(
     return settings
 
 
+def _shown(out: TextIO) -> Any:
+    """`out` for a person: terminal control sequences in what steps wrote are made visible."""
+    from runner.terminal import PrintableWriter
+
+    return PrintableWriter(out)
+
+
 def _store(state_dir: Path | None) -> Any:
     from runner.store import Store, default_state_dir
 
@@ -133,15 +146,16 @@ def validate(files: tuple[str, ...]) -> int:
 
 
 @cli.command()
+@click.option("--reset", is_flag=True, help="Start from a fresh example forge (no branch, pull request or comments).")
 @state_option
 @json_option
-def demo(state_dir: Path | None, json_lines: bool) -> int:
+def demo(reset: bool, state_dir: Path | None, json_lines: bool) -> int:
     """Run the main job on the embedded example: issue-to-pr with a local forge and an agent that
     needs no model (only Docker is needed)."""
     from runner.commands.demo import run_demo
     from runner.store import default_state_dir
 
-    return run_demo(default_state_dir(state_dir), sys.stdout, json_lines=json_lines)
+    return run_demo(default_state_dir(state_dir), sys.stdout, json_lines=json_lines, reset=reset)
 
 
 @cli.command()
@@ -156,6 +170,15 @@ def ui(host: str, port: int, token: str | None, read_only: bool, state_dir: Path
     from runner.store import default_state_dir
 
     return serve(default_state_dir(state_dir), host, port, token=token, read_only=read_only, out=sys.stdout)
+
+
+@cli.command()
+@json_option
+def pipelines(json_lines: bool) -> int:
+    """List the pipelines shipped with pipe (run one from anywhere: `pipe run NAME`)."""
+    from runner.commands.pipelines import list_pipelines
+
+    return list_pipelines(sys.stdout, json_lines=json_lines)
 
 
 @cli.command()
@@ -205,6 +228,7 @@ def run(
     secret_files: tuple[Path, ...],
     token_file: Path | None,
     ca_bundle: Path | None,
+    host_root: str | None,
     forge_kind: str | None,
     forge_dir: Path | None,
     repo: str | None,
@@ -212,7 +236,8 @@ def run(
     state_dir: Path | None,
     json_lines: bool,
 ) -> int:
-    """Run the pipeline in FILE."""
+    """Run the pipeline in FILE, or the one shipped with pipe named FILE (`pipe pipelines` lists
+    them; a local file of that name wins)."""
     from runner.commands.run import run_pipeline
     from runner.store import default_state_dir
 
@@ -227,11 +252,33 @@ def run(
         workspace=workspace.resolve() if workspace else None,
         token_file=token_file,
         ca_bundle=ca_bundle,
+        host_root=host_root,
         forge_settings=_forge_settings(forge_kind, forge_dir, repo, api_url),
         publish=not no_publish,
         default_image=sandbox_image,
         parent=(parent, child_key or "") if parent else None,
     )
+
+
+@cli.group()
+def image() -> None:
+    """Images for steps: `pipe image build --agent claude` adds coding-agent CLIs."""
+
+
+@image.command("build")
+@click.option("--agent", "agents", multiple=True, help="An agent CLI to install (repeatable): claude, codex, aider.")
+@click.option(
+    "--ca-bundle",
+    envvar="PIPE_CA_BUNDLE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificates the build trusts for intercepted TLS (env PIPE_CA_BUNDLE).",
+)
+@click.option("--tag", "extra_tag", help="Also tag the image with this name (e.g. pipe-agents:claude).")
+def image_build(agents: tuple[str, ...], ca_bundle: Path | None, extra_tag: str | None) -> int:
+    """Build an image FROM the default sandbox image with the named agent CLIs at pinned versions."""
+    from runner.commands.image import build_agent_image
+
+    return build_agent_image(agents, ca_bundle, sys.stdout, extra_tag)
 
 
 @cli.command()
@@ -258,7 +305,7 @@ def show(run_id: str, changes: bool, state_dir: Path | None, json_lines: bool) -
     if changes:
         from runner.commands.changes import show_changes
 
-        return show_changes(_store(state_dir), default_state_dir(state_dir), run_id, sys.stdout)
+        return show_changes(_store(state_dir), default_state_dir(state_dir), run_id, _shown(sys.stdout))
     from runner.commands.inspect import show_run
 
     return show_run(_store(state_dir), run_id, sys.stdout, json_lines=json_lines)
@@ -300,7 +347,7 @@ def rollback(
         steps=steps,
         to=to,
         dry_run=dry_run,
-        out=sys.stdout,
+        out=_shown(sys.stdout),
         token_file=token_file,
     )
 
@@ -309,6 +356,7 @@ def rollback(
 @click.argument("run_id", metavar="RUN")
 @click.option("--from", "from_step", metavar="STEP", help="Run again from this top-level step.")
 @click.option("--skip", "skip", multiple=True, metavar="STEP", help="Skip this step (repeatable).")
+@click.option("--force", is_flag=True, help="Also delete workspace files the run did not create.")
 @secret_options
 @state_option
 @json_option
@@ -316,9 +364,11 @@ def resume(
     run_id: str,
     from_step: str | None,
     skip: tuple[str, ...],
+    force: bool,
     secret_files: tuple[Path, ...],
     token_file: Path | None,
     ca_bundle: Path | None,
+    host_root: str | None,
     state_dir: Path | None,
     json_lines: bool,
 ) -> int:
@@ -336,6 +386,8 @@ def resume(
         secret_files=list(secret_files),
         token_file=token_file,
         ca_bundle=ca_bundle,
+        host_root=host_root,
+        force=force,
     )
 
 
@@ -343,10 +395,18 @@ def resume(
 @click.argument("run_id", metavar="RUN")
 @click.argument("step", required=False)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the run ends.")
+@click.option("--transcript", is_flag=True, help="The agent's own session transcript of STEP, per attempt (masked).")
 @state_option
-def logs(run_id: str, step: str | None, follow: bool, state_dir: Path | None) -> int:
+def logs(run_id: str, step: str | None, follow: bool, transcript: bool, state_dir: Path | None) -> int:
     """Print the (masked) logs of a run, or of one STEP."""
     from runner.commands.inspect import show_logs
+
+    if transcript:
+        from runner.agents.transcript import show_transcripts
+
+        if step is None:
+            raise click.UsageError("--transcript needs a STEP")
+        return show_transcripts(_store(state_dir), run_id, step, sys.stdout)
 
     return show_logs(_store(state_dir), run_id, step, sys.stdout, follow=follow)
 
@@ -365,6 +425,7 @@ def _decision_command(name: str, decision: str, summary: str, comment_help: str)
         secret_files: tuple[Path, ...],
         token_file: Path | None,
         ca_bundle: Path | None,
+        host_root: str | None,
         state_dir: Path | None,
         json_lines: bool,
     ) -> int:
@@ -381,6 +442,7 @@ def _decision_command(name: str, decision: str, summary: str, comment_help: str)
             secret_files=list(secret_files),
             token_file=token_file,
             ca_bundle=ca_bundle,
+            host_root=host_root,
         )
 
     command.__doc__ = summary

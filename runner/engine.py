@@ -28,7 +28,7 @@ from runner.actions import MAX_CAPTURE, ActionContext, ActionResult, RunState, S
 from runner.cabundle import install_ca_bundle
 from runner.changes import Recorder
 from runner.credentials import github_environment
-from runner.errors import EngineUnavailable, ExitCode, PipeError, TemplateError
+from runner.errors import EngineUnavailable, ExitCode, InputRefused, PipeError, TemplateError
 from runner.expressions import Expressions
 from runner.lease import LEASE_SECONDS, Lease, process_alive
 from runner.masking import LineMasker, Masker
@@ -41,7 +41,9 @@ from runner.reporters.issue_comment import IssueCommentReporter
 from runner.reporters.webhook import WebhookReporter
 from runner.results import Outcome, RunResult, RunStatus, StepResult
 from runner.rollback import Undoer, plan_rollback
-from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, prepare_workspace
+from runner.egress.policy import minimal_allow
+from runner.egress.run import RunEgress
+from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, check_workspace, prepare_workspace
 from runner.snapshot import Workspace
 from runner.store import GroupBusy, StepRecord, Store
 from runner.watch import Watcher
@@ -52,7 +54,7 @@ from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 class RunOptions:
     """How to run: where state and the workspace live, the host environment the credentials and
     secrets come from, secret values, and how many sandboxes to start ahead of the running step
-    (PIPE_PRESTART, default 4: the best measured on 2 cores, see benchmarks/sandbox_overhead.py).
+    (PIPE_PRESTART; unset: as many as the run's own measures call for, see runner/sandboxing.py).
     `ca_bundle` is the person's CA bundle (`--ca-bundle`, PIPE_CA_BUNDLE), checked and copied at
     the start of the run; `max_log` the bytes of output one attempt keeps (PIPE_MAX_LOG, 64 MiB)."""
 
@@ -61,13 +63,16 @@ class RunOptions:
     secrets: Mapping[str, str] = field(default_factory=dict)
     workspace: Path | None = None
     token_file: Path | None = None
-    ahead: int = field(default_factory=lambda: int(os.environ.get("PIPE_PRESTART", "4")))
+    ahead: int | None = field(
+        default_factory=lambda: int(os.environ["PIPE_PRESTART"]) if os.environ.get("PIPE_PRESTART") else None
+    )
     trigger: str = "cli"
     forge: Any = None
     publish: bool = True
     event: Mapping[str, Any] = field(default_factory=dict)
     parent: tuple[str, str] | None = None  # (parent run id, child key) when started by a pipeline step
     default_image: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_IMAGE") or None)
+    default_runtime: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_RUNTIME") or None)
     ca_bundle: Path | None = None
     max_log: int = field(default_factory=lambda: int(os.environ.get("PIPE_MAX_LOG", str(64 * 1024**2))))
 
@@ -93,11 +98,14 @@ class RunBusy(PipeError):
 @dataclass(frozen=True)
 class ResumePoint:
     """Where a resumed run continues: the index of the first top-level step to run again, and
-    the ids of steps to skip."""
+    the ids of steps to skip. `inner` (step id, iteration) continues the repeat group at
+    `restart_at` from that step of that iteration (a decided wait point): the group's earlier
+    steps and iterations are kept, not run again."""
 
     run_id: str
     restart_at: int
     skip: frozenset[str] = frozenset()
+    inner: tuple[str, int] | None = None
 
 
 Work = Callable[[Callable[[bytes], None], int], tuple[ExecResult, dict[str, str], "str | None"]]
@@ -143,6 +151,8 @@ class Engine:
         self.state = RunState()
         self._waiting_at: str | None = None
         self._ca_bundle: Path | None = None
+        self._inner: tuple[str, int] | None = None
+        self._refused: InputRefused | None = None
 
     # ---- the run ---------------------------------------------------------------------------
 
@@ -151,6 +161,11 @@ class Engine:
         raises for a failing step). Raises EngineUnavailable when the engine does not answer,
         before any run is recorded, and PipeError for problems found before the first step."""
         self.backend.check()
+        if self.options.workspace is not None:
+            check_workspace(self.options.workspace, self.options.state_dir)
+            forge_dir = getattr(self.forge, "directory", None)
+            if isinstance(forge_dir, Path):
+                check_workspace(self.options.workspace, forge_dir, "the local forge")
         self._load_credentials()
         self._install_ca_bundle()
         pipeline_id = self.store.add_pipeline(
@@ -161,7 +176,13 @@ class Engine:
         workspace = self.options.workspace or self.options.state_dir / "runs" / run_id / "workspace"
         prepare_workspace(workspace)
         self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
-        return self._execute(dict(inputs), workspace, list(self.pipeline.steps), resumed=False)
+        return self._refuse_or(self._execute(dict(inputs), workspace, list(self.pipeline.steps), resumed=False))
+
+    def _refuse_or(self, result: RunResult) -> RunResult:
+        """`result`, or the InputRefused a step raised (the run is stored failed; exit 2)."""
+        if self._refused is not None:
+            raise self._refused
+        return result
 
     def resume(self, point: ResumePoint) -> RunResult:
         """Continue the stored run `point.run_id` from top-level step `point.restart_at`, the
@@ -172,8 +193,10 @@ class Engine:
         self._load_credentials()
         self._install_ca_bundle()
         record = self.store.run(point.run_id)
+        check_workspace(Path(record.workspace), self.options.state_dir)
         self.run_id = record.id
         self._skip = set(point.skip)
+        self._inner = point.inner
         for stored in sorted(self.store.steps(record.id), key=lambda s: (s.start_mark, s.position, s.iteration)):
             result = StepResult(
                 stored.step_id,
@@ -194,7 +217,7 @@ class Engine:
         self.state = RunState(**record.outputs.get("state", {}))
         self.store.update_run(record.id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
         steps = list(self.pipeline.steps[point.restart_at :])
-        return self._execute(dict(record.inputs), Path(record.workspace), steps, resumed=True)
+        return self._refuse_or(self._execute(dict(record.inputs), Path(record.workspace), steps, resumed=True))
 
     def _create_run(self, pipeline_id: int, inputs: Mapping[str, Any]) -> str:
         """Record the run, taking its concurrency group first when the pipeline has one: while a
@@ -236,6 +259,11 @@ class Engine:
         if holder is not None:
             raise RunBusy(f"run {run_id} is in use by {holder}; wait for it to finish or stop that process")
 
+    def unclaim(self) -> None:
+        """Give up the run's lease without running it (a resume refused while preparing)."""
+        if self._lease is not None:
+            self._lease.release()
+
     def _execute(self, inputs: dict[str, Any], workspace: Path, steps: list[Step], *, resumed: bool) -> RunResult:
         run_id = self.run_id
         run_dir = self.options.state_dir / "runs" / run_id
@@ -245,22 +273,8 @@ class Engine:
         self._workspace = workspace
         self._objects = ObjectStore(self.options.state_dir / "objects")
         self._recorder = Recorder(self.store, self._objects, Workspace(workspace), run_id, self.masker)
-        self._watcher = Watcher(workspace)
-        self._watcher.start()
-        self._recorder.baseline()
-        self._watcher.take()
-        self._save_state()
-        self._add_reporters(inputs)
-        self._emit(
-            "run_resumed" if resumed else "run_started",
-            pipeline=self.pipeline.name,
-            path=self.pipeline.path,
-            steps=len(self._position),
-            workspace=str(workspace),
-        )
-        for earlier in self._order:  # a resumed run's reporters also show the steps that ran before
-            self.reporter.event("step_recalled", {"run": run_id, "step": earlier.step_id, **_summary(earlier)})
         shutil.rmtree(run_dir / "sandboxes", ignore_errors=True)  # channels a killed runner left (FIFOs only)
+        self._egress = self._run_egress()
         sandboxes = Sandboxes(
             self.backend,
             workspace,
@@ -270,11 +284,37 @@ class Engine:
             ahead=self.options.ahead,
             ca_bundle=self._ca_bundle,
             max_log=self.options.max_log,
+            egress=self._egress,
         )
+        with contextlib.suppress(PipeError):  # the first steps' sandboxes start while the workspace is
+            self._pipeline_env = self._render_pipeline_env()  # scanned; an error here is raised below
+            sandboxes.warm(steps)
+        try:
+            self._watcher = Watcher(workspace)
+            self._watcher.start()
+            self._recorder.baseline()
+            self._watcher.take()
+            self._save_state()
+            self._add_reporters(inputs)
+            self._emit(
+                "run_resumed" if resumed else "run_started",
+                pipeline=self.pipeline.name,
+                path=self.pipeline.path,
+                steps=len(self._position),
+                workspace=str(workspace),
+            )
+            for earlier in self._order:  # a resumed run's reporters also show the steps that ran before
+                self.reporter.event("step_recalled", {"run": run_id, "step": earlier.step_id, **_summary(earlier)})
+        except BaseException:
+            sandboxes.close()  # the sandboxes started ahead
+            self._egress.close()
+            raise
         status = RunStatus.FAILED
         error: str | None = None
         try:
             self._pipeline_env = self._render_pipeline_env()
+            for runtime in sorted({self._settings(step).runtime or "auto" for step in self.pipeline.all_steps()}):
+                self.backend.resolve_runtime(runtime)  # an unknown runtime fails the run before its first step
             self._run_steps(steps, sandboxes, iteration=0)
             failed = any(r.conclusion is Outcome.FAILURE for r in self._order)
             status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
@@ -292,6 +332,7 @@ class Engine:
         finally:
             try:
                 sandboxes.close()
+                self._close_egress()
                 self._watcher.close()
                 if status is RunStatus.FAILED:
                     self._rollback_on_failure()
@@ -481,12 +522,15 @@ class Engine:
         timeout = self._timeout(step)
 
         def work(on_output: Callable[[bytes], None], number: int) -> tuple[ExecResult, dict[str, str], str | None]:
+            runtimes: list[str] = []  # the container runtimes the action's sandboxes ran on
+
             def run_in_sandbox(
                 script: str,
                 env: Mapping[str, str],
                 mounts: tuple[tuple[str, str], ...] = (),
                 files: Mapping[str, bytes] | None = None,
                 credentials: bool = True,
+                image: str | None = None,
             ) -> SandboxRun:
                 captured: list[bytes] = []
                 size = 0
@@ -499,12 +543,14 @@ class Engine:
                     while size > MAX_CAPTURE and len(captured) > 1:
                         size -= len(captured.pop(0))
 
-                prepared = sandboxes.fresh(step, mounts, credentials)
+                prepared = sandboxes.fresh(step, mounts, credentials, image)
                 try:
                     payload = Payload(script, {**late_env, **env, "PIPE_ATTEMPT": str(number)}, dict(files or {}))
                     result = prepared.execute(payload, timeout=timeout, on_output=capture)
                 finally:
                     prepared.discard()
+                if result.runtime:
+                    runtimes.append(result.runtime)
                 outputs: dict[str, str] = {}
                 output_error: str | None = None
                 try:
@@ -551,6 +597,8 @@ class Engine:
                 raise
             except PipeError as problem:
                 done = ActionResult(error=str(problem))
+                if isinstance(problem, InputRefused):
+                    self._refused = problem
             except Exception as problem:  # nox's SessionRunner.execute: any error ends the attempt
                 done = ActionResult(error=self._unexpected(problem, step.id, iteration, number))
             finally:
@@ -558,7 +606,8 @@ class Engine:
             if done.waiting:
                 raise RunWaiting(step.id)
             status = ExecStatus.SUCCEEDED if done.error is None else ExecStatus.FAILED
-            result = ExecResult(status, 0 if done.error is None else 1, time.monotonic() - started)
+            runtime = ",".join(dict.fromkeys(runtimes)) or None
+            result = ExecResult(status, 0 if done.error is None else 1, time.monotonic() - started, runtime=runtime)
             return result, done.outputs, done.error
 
         return work
@@ -584,10 +633,15 @@ class Engine:
 
     def _run_repeat(self, step: Step, sandboxes: Sandboxes, started: float) -> StepResult:
         assert step.repeat is not None
-        iterations = 0
-        for iteration in range(1, step.repeat.max + 1):
+        iterations, first, steps = 0, 1, list(step.repeat.steps)
+        if self._inner is not None and self._inner[0] in {s.id for s in steps}:  # resumed at a wait point
+            inner_id, first = self._inner
+            steps = steps[[s.id for s in steps].index(inner_id) :]
+            self._inner = None
+        for iteration in range(first, step.repeat.max + 1):
             iterations = iteration
-            self._run_steps(list(step.repeat.steps), sandboxes, iteration)
+            self._run_steps(steps, sandboxes, iteration)
+            steps = list(step.repeat.steps)
             if step.repeat.until is None:
                 continue
             try:
@@ -632,7 +686,8 @@ class Engine:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             delay = state.next_action.sleep if state.next_action else 0.0
-            self._emit("retrying", step=step.id, attempt=state.attempt_number + 1, of=policy.attempts, delay=delay)
+            number, last = offset + state.attempt_number + 1, offset + policy.attempts  # numbered across resumes
+            self._emit("retrying", step=step.id, attempt=number, of=last, delay=delay)
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(policy.attempts),
@@ -654,7 +709,10 @@ class Engine:
         log_path = self._run_dir / "logs" / f"{step.id}{suffix}.{number}.log"
         started = time.time()
         attempt_id = self.store.start_attempt(self.run_id, step.id, iteration, number, log_path, started)
-        self._emit("attempt_started", step=step.id, attempt=number, of=step.retry.attempts)
+        # Numbers go on across resumes (attempt 5 after four earlier ones); `of` is the last number
+        # this execution may reach, so "attempt 5/5" never reads "attempt 5, of 1".
+        last = self._previous_attempts.get((step.id, iteration), 0) + step.retry.attempts
+        self._emit("attempt_started", step=step.id, attempt=number, of=last)
         lines = LineMasker(self.masker)
         outputs: dict[str, str] = {}
         error: str | None = None
@@ -688,9 +746,16 @@ class Engine:
                     log.write(rest)
                     self.reporter.output(step.id, rest)
                 changes = self._recorder.record(step.id, iteration, number, self._watcher.take())
+                self._record_egress(step, iteration, number)
+        if self._recorder.refused:  # a file over PIPE_MAX_RECORD(_SECONDS): recorded by metadata only
+            error = f"{error}; {self._recorder.refused}" if error else self._recorder.refused
+            if result.status is ExecStatus.SUCCEEDED:
+                result = replace(result, status=ExecStatus.FAILED)
         outputs = self.masker.mask_value(outputs)
         error = self.masker.mask(error) if error else None
-        self.store.finish_attempt(attempt_id, result.status.value, result.exit_code, time.time(), outputs, error)
+        self.store.finish_attempt(
+            attempt_id, result.status.value, result.exit_code, time.time(), outputs, error, runtime=result.runtime
+        )
         self._emit(
             "attempt_finished",
             step=step.id,
@@ -745,6 +810,8 @@ class Engine:
 
     def _settings(self, step: Step) -> Any:
         defaults = DEFAULTS if not self.options.default_image else replace(DEFAULTS, image=self.options.default_image)
+        if self.options.default_runtime:  # PIPE_SANDBOX_RUNTIME: what `auto` means for this person
+            defaults = replace(defaults, runtime=self.options.default_runtime)
         return defaults.overlay(self.pipeline.sandbox).overlay(step.sandbox)
 
     def _sandbox_plan(self, step: Step) -> SandboxPlan:
@@ -796,6 +863,38 @@ class Engine:
         )
         self.masker.add(values["GITHUB_TOKEN"])
         self._credentials["github"] = values
+
+    # ---- egress ----------------------------------------------------------------------------
+
+    def _run_egress(self) -> RunEgress:
+        """The run's egress: the allow-lists its steps may use; the proxy starts on first need."""
+        policies = [self._settings(step).egress for step in self.pipeline.all_steps()]
+        labels = {"pipe.run": self.run_id, "pipe.pipeline": self.pipeline.name}
+        self._audited: list[dict[str, Any]] = []
+        return RunEgress(
+            self.backend, [p for p in policies if p is not None], labels, lambda line: self._emit("image", message=line)
+        )
+
+    def _record_egress(self, step: Step, iteration: int, number: int) -> None:
+        """Store (as an `egress` event) the requests the attempt's sandboxes made through the proxy."""
+        policy = self._settings(step).egress
+        try:
+            requests = self._egress.collect(policy)
+        except PipeError as problem:  # the attempt's own record is more important: say so, go on
+            self._emit("step_error", step=step.id, error=str(problem))
+            return
+        if requests:
+            self._emit(
+                "egress", step=step.id, iteration=iteration, attempt=number, requests=[r.as_dict() for r in requests]
+            )
+            if policy is not None and policy.mode == "audit":
+                self._audited.extend(r.as_dict() for r in requests)
+
+    def _close_egress(self) -> None:
+        """Remove the run's proxy; after an audit, report the `allow:` list the run needed."""
+        self._egress.close()
+        if any(p.mode == "audit" for p in self._egress.policies):
+            self._emit("egress_audit", allow=minimal_allow(self._audited))
 
     def _emit(self, kind: str, step: str | None = None, **data: Any) -> None:
         data = self.masker.mask_value(data)

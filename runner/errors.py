@@ -31,6 +31,11 @@ class UsageError(PipeError):
     """Bad command-line usage or input values (exit 2)."""
 
 
+class InputRefused(UsageError):
+    """A step refused what it was given before doing anything (a dependency cycle among child
+    runs): the step fails, `if: always()` steps still run, and pipe exits 2 with this message."""
+
+
 @dataclass(frozen=True, order=True)
 class Diagnostic:
     """One problem in a pipeline file, printed as `FILE:LINE:COL: key.path: message`.

@@ -59,7 +59,9 @@ class _Environment(SandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**"})
 
-    def __init__(self, *, finalize: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self, *, finalize: Callable[[Any], Any] | None = None, filters: Mapping[str, Callable[..., Any]] | None = None
+    ) -> None:
         super().__init__(
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -71,6 +73,7 @@ class _Environment(SandboxedEnvironment):
         self.filters["shell_quote"] = lambda value: shlex.quote(to_text(value))
         self.filters["tojson"] = lambda value: json.dumps(value, default=str)
         self.filters["fromjson"] = json.loads
+        self.filters.update(filters or {})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
@@ -103,25 +106,32 @@ class _Slots:
         self.values.append(to_text(value))
         return f"{self.prefix}{len(self.values) - 1}__"
 
-    def fill(self, script: str) -> str:
-        """`script` with every marker replaced by its value placed for its context."""
+    def fill(self, script: str, names: list[str] | None = None) -> str:
+        """`script` with every marker replaced by its value placed for its context; `names` are the
+        expressions' source texts when known (for messages)."""
         pieces: list[str] = []
         done = 0
         for slot in shellcontext.locate(script, self.pattern):
             value = self.values[slot.index]
+            name = f"expression {slot.index + 1}"
             if "\x00" in value:
-                raise TemplateError(f"the value of expression {slot.index + 1} contains a NUL character")
+                raise TemplateError(f"the value of {name} contains a NUL character")
+            if slot.numeric and not shellcontext.is_integer(value):
+                known = f" ({names[slot.index]})" if names and len(names) == len(self.values) else ""
+                raise TemplateError(shellcontext.not_an_integer(name + known))
             try:
                 placed = shellcontext.place(value, slot.context)
             except ValueError:
-                raise TemplateError(
-                    f"expression {slot.index + 1} cannot be shell-quoted {slot.context}; "
-                    "make it a plain word or pass it through the step's env:"
-                ) from None
+                raise TemplateError(shellcontext.refusal(name, slot.context)) from None
             pieces += [script[done : slot.start], placed]
             done = slot.end
         pieces.append(script[done:])
         return "".join(pieces)
+
+
+def _expression_texts(source: str) -> list[str]:
+    """The `{{ ... }}` texts of a template, whitespace collapsed, in order."""
+    return [" ".join(m.group().split()) for m in re.finditer(r"\{\{.*?\}\}", source, re.DOTALL)]
 
 
 def _text_finalize(value: Any) -> Any:
@@ -136,17 +146,24 @@ class Expressions:
     """Renders templates and evaluates `if:` expressions against one context.
 
     `context` maps the roots in CONTEXT_ROOTS to values; `status` gives the results of the status
-    functions `success()`, `failure()`, `always()`, `cancelled()` (default: no failure yet).
-    Errors raise TemplateError (one line), or SecurityError when the sandbox refused an access.
+    functions `success()`, `failure()`, `always()`, `cancelled()` (default: no failure yet);
+    `filters` replace filters by name (the dry-run plan's placeholders use it). Errors raise
+    TemplateError (one line), or SecurityError when the sandbox refused an access.
     """
 
-    def __init__(self, context: Mapping[str, Any], status: Mapping[str, bool] | None = None) -> None:
+    def __init__(
+        self,
+        context: Mapping[str, Any],
+        status: Mapping[str, bool] | None = None,
+        filters: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
         status = dict(status or {"success": True, "failure": False, "cancelled": False})
         status["always"] = True
         self._context: dict[str, Any] = dict(context)
         for name in STATUS_FUNCTIONS:
             self._context[name] = _constant(status.get(name, False))
-        self._text_env = _Environment(finalize=_text_finalize)
+        self._filters = dict(filters or {})
+        self._text_env = _Environment(finalize=_text_finalize, filters=self._filters)
 
     def render(self, template: str) -> str:
         """Render a string field; expression values are placed as text (see `to_text`)."""
@@ -157,14 +174,17 @@ class Expressions:
 
         A value is shell-quoted for where it sits: bare, inside "double" or 'single' quotes or
         $'...' (the quotes are closed around the quoted value), or in a comment (line breaks become
-        spaces). Raises TemplateError for an expression in a heredoc, backticks, ${...}, arithmetic,
-        or after a backslash or `$`, and for a value holding a NUL character.
+        spaces, then quoted). Where bash reads the word as a number (arithmetic, `[[ -gt ]]`, a
+        subscript, `declare -i`...) the value must be a plain integer. Raises TemplateError for an
+        expression in a heredoc, backticks, ${...}, after a backslash or `$`, in the arguments of a
+        command that runs them as code, for a non-integer value where a number is read, and for a
+        value holding a NUL character.
         """
         if "{" not in template:
             return template
         slots = _Slots()
-        script = self._render(_Environment(finalize=slots.finalize), template)
-        filled = slots.fill(script)
+        script = self._render(_Environment(finalize=slots.finalize, filters=self._filters), template)
+        filled = slots.fill(script, _expression_texts(template))
         if len(filled) > MAX_RENDERED_BYTES:
             raise TemplateError(f"rendered text exceeds {MAX_RENDERED_BYTES} characters")
         return filled
@@ -301,12 +321,10 @@ def script_problems(source: str) -> list[str]:
                 pieces.append(value)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateError(f"template syntax error: {error.message}") from None
-    texts = [" ".join(m.group().split()) for m in re.finditer(r"\{\{.*?\}\}", source, re.DOTALL)]
+    texts = _expression_texts(source)
     problems = []
     for slot in shellcontext.locate("".join(pieces), slots.pattern):
         if slot.context not in shellcontext.PLACEABLE:
             name = texts[slot.index] if len(texts) == count else f"expression {slot.index + 1}"
-            problems.append(
-                f"{name} cannot be shell-quoted {slot.context}; make it a plain word or pass it through the step's env:"
-            )
+            problems.append(shellcontext.refusal(name, slot.context))
     return problems

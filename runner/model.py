@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
+from runner.egress.policy import EgressPolicy
+
 RENAMED = {"with": "with_", "if": "condition"}
 
 
@@ -51,13 +53,15 @@ class SandboxSettings:
     """Sandbox settings; None means "not set here" so step settings can overlay pipeline ones."""
 
     image: str | None = None
-    network: str | None = None
+    network: str | None = None  # none, bridge, or egress (an allow-list: see `egress`)
+    egress: EgressPolicy | None = None  # set together with `network` by the loader
     memory: int | None = None
     cpus: float | None = None
     pids: int | None = None
     timeout: float | None = None
     read_only: bool | None = None
     workdir: str | None = None
+    runtime: str | None = None  # the engine's container runtime: auto, runc, crun, runsc or another name
 
     def overlay(self, other: SandboxSettings | None) -> SandboxSettings:
         """These settings with every field `other` sets replaced by other's value."""

@@ -6,6 +6,7 @@ secrets render as `***`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,17 +15,31 @@ from runner.errors import TemplateError
 from runner.expressions import Expressions
 from runner.model import Pipeline, Step
 
+# Attributes Jinja2's sandbox probes on every value it calls; an Unknown must not claim them.
+_PROBED = frozenset({"unsafe_callable", "alters_data", "jinja_pass_arg"})
+
 
 class Unknown:
-    """A value known only once the run has reached it; renders as `<path>`."""
+    """A value known only once the run has reached it; renders as `<path>`.
+
+    Attribute access, item access and calls give further Unknowns (`steps.x.outputs.get('y')`
+    renders as `<steps.x.outputs.y>`); iterating one gives nothing.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
 
     def __getattr__(self, name: str) -> Unknown:
-        if name.startswith("_"):
+        if name.startswith("_") or name in _PROBED:
             raise AttributeError(name)
         return Unknown(f"{self.path}.{name}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Unknown:
+        """`outputs.get('name', default)` reads `outputs.name`; any other call keeps the path."""
+        head, _, method = self.path.rpartition(".")
+        if method == "get" and args:
+            return Unknown(f"{head}.{args[0]}")
+        return Unknown(f"{self.path}()")
 
     def __getitem__(self, name: object) -> Unknown:
         return Unknown(f"{self.path}.{name}")
@@ -32,8 +47,17 @@ class Unknown:
     def __str__(self) -> str:
         return f"<{self.path}>"
 
+    def __repr__(self) -> str:
+        return f"<{self.path}>"
+
     def __iter__(self) -> Any:
         return iter(())
+
+    # Comparisons with an unknown value are false: the plan shows the branch a template takes then.
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    __gt__ = __le__ = __ge__ = __lt__
 
 
 class _MaskedSecrets(Mapping[str, str]):
@@ -74,7 +98,7 @@ def plan(pipeline: Pipeline, inputs: Mapping[str, Any]) -> list[PlannedStep]:
         "steps": {s.id: Unknown(f"steps.{s.id}") for s in pipeline.all_steps()},
         "repeat": Unknown("repeat"),
     }
-    expressions = Expressions(context)
+    expressions = Expressions(context, filters={"fromjson": _fromjson})
     planned: list[PlannedStep] = []
 
     def walk(steps: tuple[Step, ...], depth: int) -> None:
@@ -94,6 +118,11 @@ def plan(pipeline: Pipeline, inputs: Mapping[str, Any]) -> list[PlannedStep]:
 
     walk(pipeline.steps, 0)
     return planned
+
+
+def _fromjson(value: Any) -> Any:
+    """The `fromjson` filter of the plan: an Unknown stays unknown (iterating it gives nothing)."""
+    return value if isinstance(value, Unknown) else json.loads(value)
 
 
 def _safe(render: Any, value: Any) -> Any:

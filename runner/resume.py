@@ -1,6 +1,11 @@
 """Preparing a run to continue (`pipe resume`): find where to restart, clean up after a process
 that died, and undo the changes of every step that will run again.
 
+Where to restart: a run stopped at a wait point continues from it, inside its repeat group when it
+has one, with the state shown to the person (nothing before it runs again, nothing is re-read);
+otherwise from the first top-level step that did not succeed, or `--from`, and earlier when a forge
+read (READS: inputs, not effects) answers differently now: the run restarts at that read.
+
 Order matters: containers left by a killed runner are removed first (they might still write);
 then the workspace is brought back to its manifest (writes no attempt got to record); then the
 recorded changes of the steps that run again are undone, newest first, with the usual checks.
@@ -8,17 +13,25 @@ recorded changes of the steps that run again are undone, newest first, with the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from runner.changes import WORKSPACE_TYPES, Recorder
+from runner.actions import ActionContext, RunState, action_function
+from runner.changes import WORKSPACE_TYPES, PendingChange, Recorder
 from runner.errors import UsageError
+from runner.expressions import Expressions
 from runner.model import Pipeline, Step
 from runner.objects import ObjectStore
 from runner.rollback import RollbackPlan, Undoer
 from runner.snapshot import Workspace
 from runner.store import Store
 from sandbox.base import Backend
+
+
+class ResumeRefused(UsageError):
+    """Resuming would destroy work that is not the run's (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,7 @@ class Preparation:
     reaped: int
     restored: int
     undone: int
+    paths: tuple[str, ...] = ()  # every workspace path put back, unrecorded writes first
 
 
 def restart_index(pipeline: Pipeline, store: Store, run_id: str, from_step: str | None) -> int:
@@ -49,6 +63,110 @@ def restart_index(pipeline: Pipeline, store: Store, run_id: str, from_step: str 
     return len(ids)
 
 
+READS = ("github/issue", "github/issues", "github/pr-diff")
+
+
+def plan_restart(
+    pipeline: Pipeline, store: Store, run_id: str, from_step: str | None, forge: Any, mask: Callable[[Any], Any]
+) -> tuple[int, tuple[str, int] | None, dict[str, list[str]]]:
+    """(top-level index to restart at, where inside its repeat group or None, the forge reads
+    whose answers changed: {step id: output names}): the wait point the run stopped at (unless
+    `from_step`), else restart_index moved back to the first changed read (see reread_inputs).
+    Raises UsageError for an unknown `from_step`."""
+    if from_step is None and (found := wait_point(pipeline, store, run_id)) is not None:
+        return found[0], found[1], {}
+    restart = restart_index(pipeline, store, run_id, from_step)
+    restart, changed = reread_inputs(pipeline, store, run_id, forge, restart, mask)
+    return restart, None, changed
+
+
+def wait_point(pipeline: Pipeline, store: Store, run_id: str) -> tuple[int, tuple[str, int] | None] | None:
+    """Where a run that stopped at a wait point continues: (its top-level index, None), or for a
+    wait point inside a repeat group (the group's index, (wait step id, iteration)). None when
+    the run's newest attempt is not an unfinished wait point with a requested approval."""
+    attempts = store.attempts(run_id)
+    if not attempts:
+        return None
+    last = max(attempts, key=lambda a: a.id)
+    waits = {step.id for step in pipeline.all_steps() if step.uses == "wait/approval"}
+    recorded = {(s.step_id, s.iteration) for s in store.steps(run_id)}
+    key = (last.step_id, last.iteration)
+    if last.step_id not in waits or key in recorded or store.approval(run_id, *key) is None:
+        return None
+    for index, step in enumerate(pipeline.steps):
+        if step.id == last.step_id:
+            return index, None
+        if step.repeat is not None and last.step_id in {s.id for s in step.repeat.steps}:
+            return index, key
+    return None  # deeper than one repeat group: the caller restarts the top-level step
+
+
+def reread_inputs(
+    pipeline: Pipeline, store: Store, run_id: str, forge: Any, restart_at: int, mask: Callable[[Any], Any]
+) -> tuple[int, dict[str, list[str]]]:
+    """Read the forge again for each top-level forge read (READS) that succeeded before
+    `restart_at`. Returns (the first such read whose outputs changed, else `restart_at`; {step id:
+    the names of the outputs that changed}). A read that cannot be repeated here (its arguments
+    need more than inputs and earlier outputs, or the forge fails) counts as changed, so it runs
+    again in the run. `mask` masks values as the run stores them."""
+    record = store.run(run_id)
+    stored = {s.step_id: s for s in store.steps(run_id) if s.iteration == 0}
+    context: dict[str, Any] = {"inputs": dict(record.inputs), "env": {}, "run": {"id": run_id}, "steps": {}}
+    changed: dict[str, list[str]] = {}
+    first = restart_at
+    for index, step in enumerate(pipeline.steps[:restart_at]):
+        previous = stored.get(step.id)
+        if previous is not None:
+            context["steps"][step.id] = {
+                "outputs": previous.outputs,
+                "outcome": previous.outcome,
+                "conclusion": previous.conclusion,
+            }
+        if step.uses not in READS or previous is None or previous.conclusion != "success":
+            continue
+        try:
+            args = Expressions(context).render_value(dict(step.with_))
+            result = action_function(step.uses)(_read_context(pipeline, run_id, step, args, record.inputs, forge))
+            now: dict[str, str] = mask(result.outputs) if result.error is None else {}
+        except Exception as problem:  # any failure to read again: the read runs again in the run
+            result, now = None, {}
+            changed[step.id] = [f"(not re-read: {mask(str(problem).splitlines()[0] if str(problem) else problem)})"]
+        if result is not None:
+            names = sorted(set(now) | set(previous.outputs))
+            names = [name for name in names if now.get(name) != previous.outputs.get(name)]
+            if result.error is not None:
+                names = [f"(not re-read: {mask(result.error)})"]
+            if names:
+                changed[step.id] = names
+        if step.id in changed:
+            first = min(first, index)
+    return first, changed
+
+
+def _read_context(
+    pipeline: Pipeline, run_id: str, step: Step, args: dict[str, Any], inputs: dict[str, Any], forge: Any
+) -> ActionContext:
+    """What a forge read needs (it never runs a sandbox or records a change)."""
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise UsageError(f"step {step.id}: a forge read cannot run a sandbox")
+
+    return ActionContext(
+        run_id=run_id,
+        pipeline=pipeline.name,
+        step_id=step.id,
+        args=args,
+        inputs=inputs,
+        workspace=Path("."),
+        state=RunState(),
+        publish=False,
+        forge=forge,
+        log=lambda text: None,
+        run_in_sandbox=refuse,
+        record=refuse,
+    )
+
+
 def _with_nested(steps: tuple[Step, ...]) -> set[str]:
     found: set[str] = set()
     for step in steps:
@@ -58,19 +176,53 @@ def _with_nested(steps: tuple[Step, ...]) -> set[str]:
     return found
 
 
+def _rerun(pipeline: Pipeline, restart_at: int, inner: tuple[str, int] | None) -> set[str]:
+    """The ids of the steps that run again: from top-level step `restart_at` on, or with `inner`
+    (see wait_point) from that step of the group on, then the steps after the group."""
+    if inner is None:
+        return _with_nested(pipeline.steps[restart_at:])
+    group = pipeline.steps[restart_at]
+    assert group.repeat is not None
+    ids = [step.id for step in group.repeat.steps]
+    return _with_nested(group.repeat.steps[ids.index(inner[0]) :]) | _with_nested(pipeline.steps[restart_at + 1 :])
+
+
+def refuse_foreign_files(found: list[PendingChange], force: bool) -> None:
+    """Refuse (ResumeRefused, exit 2) to delete files that no recorded change of the run created
+    and that are not in its manifest (a person added them to the workspace meanwhile), unless `force`.
+    `prepare` forces it when an attempt was interrupted (its runner died mid-step: its writes were
+    never recorded, so unrecorded files are taken to be that attempt's)."""
+    foreign = [change.path for change in found if change.before is None and change.after is not None]
+    if foreign and not force:
+        raise ResumeRefused(
+            f"resume would delete {len(foreign)} path(s) the run did not create: {', '.join(foreign)}; "
+            "move them out of the workspace, or resume with --force to delete them"
+        )
+
+
 def prepare(
-    pipeline: Pipeline, store: Store, backend: Backend, objects: ObjectStore, run_id: str, restart_at: int
+    pipeline: Pipeline,
+    store: Store,
+    backend: Backend,
+    objects: ObjectStore,
+    run_id: str,
+    restart_at: int,
+    inner: tuple[str, int] | None = None,
+    force: bool = False,
 ) -> Preparation:
-    """Make the run's workspace what it was before step `restart_at` first ran, and forget the
-    results of the steps that run again. Raises RollbackConflict when a recorded state is not
-    found (someone changed the workspace meanwhile)."""
+    """Make the run's workspace what it was before step `restart_at` first ran (with `inner`,
+    before that step of the repeat group), and forget the results of the steps that run again.
+    Raises RollbackConflict when a recorded state is not found (someone changed the workspace
+    meanwhile)."""
     record = store.run(run_id)
     reaped = backend.reap({"pipe.run": run_id})
-    store.interrupt_attempts(run_id, "the runner stopped before this attempt ended")
+    interrupted = store.interrupt_attempts(run_id, "the runner stopped before this attempt ended")
     workspace = Workspace(Path(record.workspace))
     undoer = Undoer(store, objects, workspace)
-    restored = undoer.restore_unrecorded(Recorder(store, objects, workspace, run_id).scan())
-    rerun = _with_nested(pipeline.steps[restart_at:])
+    unrecorded = Recorder(store, objects, workspace, run_id).scan()
+    refuse_foreign_files(unrecorded, force or interrupted > 0)
+    restored = undoer.restore_unrecorded(unrecorded)
+    rerun = _rerun(pipeline, restart_at, inner)
     # Only the workspace goes back: forge writes are idempotent and the steps update them again.
     chosen = [
         change
@@ -80,6 +232,13 @@ def prepare(
     plan = RollbackPlan(run_id, "resume", "the steps that run again", sorted(chosen, key=lambda c: c.id, reverse=True))
     undone = undoer.apply(plan)
     positions = [index for index, step in enumerate(pipeline.all_steps()) if step.id in rerun]
-    if positions:
+    stale = [
+        s
+        for s in store.steps(run_id)
+        if s.step_id in rerun and (inner is None or s.iteration == 0 or s.iteration >= inner[1])
+    ]
+    if positions and (inner is None or stale):  # at a wait point the group's earlier rounds stay listed
         store.delete_steps(run_id, min(positions))
-    return Preparation(restart_at, reaped, restored, undone)
+    reverted = [*(c.path for c in reversed(unrecorded)), *(str(c.data["path"]) for c in plan.changes)]
+    paths = tuple(dict.fromkeys(reverted))
+    return Preparation(restart_at, reaped, restored, undone, paths)

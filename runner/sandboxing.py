@@ -1,21 +1,25 @@
 """The sandboxing policy: which image, user, limits, network, mounts and early environment a step's
 sandbox gets, and keeping the next steps' sandboxes started ahead of time.
 
-Defaults (DESIGN.md principle 4): image `pipe-sandbox`, network `bridge`, memory 2g, 2 cpus, 512
-pids, timeout 30m, writable root. The sandbox user is the workspace owner, or uid/gid 1000 (the
-image's `pipe` user) when the runner is root.
+Defaults (DESIGN.md principle 4): image `pipe-sandbox`, network `bridge` (egress `open`), memory 2g, 2 cpus, 512
+pids, timeout 30m, writable root, runtime `auto` (crun when the engine offers it). The sandbox user
+is the workspace owner, or uid/gid 1000 (the image's `pipe` user) when the runner is root.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from runner.egress.policy import OPEN
+from runner.egress.run import RunEgress
 from runner.errors import UsageError
 from runner.model import SandboxSettings, Step
 from sandbox.base import Backend, Prepared, SandboxSpec
@@ -24,14 +28,32 @@ from sandbox.images import DEFAULT_IMAGE
 DEFAULTS = SandboxSettings(
     image=DEFAULT_IMAGE,
     network="bridge",
+    egress=OPEN,
     memory=2 * 1024**3,
     cpus=2.0,
     pids=512,
     timeout=30 * 60.0,
     read_only=False,
     workdir=".",
+    runtime="auto",
 )
 UNPRIVILEGED = 1000
+INITIAL_AHEAD = 4  # sandboxes started ahead before a start and a step were measured
+MAX_AHEAD = 8  # at most, whatever the measures say (each waiting sandbox holds a few MiB)
+SMOOTHING = 0.5  # weight of the newest measure in the running average
+
+
+def prestart_depth(start: float | None, step: float | None) -> int:
+    """How many sandboxes to have started ahead when one takes `start` seconds to start and a step
+    `step` seconds to run (None: not measured yet, INITIAL_AHEAD): enough that a sandbox started
+    as a step begins is ready when its own step comes, plus one; between 1 and MAX_AHEAD."""
+    if start is None or step is None:
+        return INITIAL_AHEAD
+    return max(1, min(MAX_AHEAD, math.ceil(start / max(step, 0.01)) + 1))
+
+
+def _smooth(average: float | None, value: float) -> float:
+    return value if average is None else SMOOTHING * value + (1 - SMOOTHING) * average
 
 
 def sandbox_user(workspace: Path) -> tuple[int, int]:
@@ -51,6 +73,19 @@ def hand_over(root: Path, uid: int, gid: int) -> None:
         os.lchown(directory, uid, gid)
         for name in names + files:
             os.lchown(os.path.join(directory, name), uid, gid)
+
+
+def check_workspace(workspace: Path, private: Path, what: str = "the state directory") -> None:
+    """Refuse a workspace that holds `private`, a directory steps must not reach: the state
+    directory (pipe's store, records and the control channels of the run's other sandboxes) or a
+    local forge. Raises UsageError."""
+    inner, outer = private.resolve(), workspace.resolve()
+    if inner == outer or outer in inner.parents:
+        where = "--state-dir (or PIPE_HOME)" if what == "the state directory" else "--forge-dir"
+        raise UsageError(
+            f"{what} {private} is inside the workspace {workspace}: steps would reach it; "
+            f"give {where} outside the workspace"
+        )
 
 
 def prepare_workspace(workspace: Path) -> None:
@@ -81,13 +116,17 @@ class SandboxPlan:
 
 
 class Sandboxes:
-    """Prepares sandboxes for steps, `ahead` of them at most, on a small thread pool.
+    """Prepares sandboxes for steps ahead of them, on a small thread pool.
 
     `plan_for(step)` gives a step's SandboxPlan; images are resolved with `image_for(image)`.
-    `take(step)` returns a started sandbox for the step (the warm one if present) and warms the
-    next ones given to `warm()`. `close()` discards whatever was not used. `ca_bundle` is the
-    checked copy of the person's CA bundle (runner/cabundle.py) given to every sandbox; `max_log`
-    the bytes of output an attempt passes on.
+    `take(step)` returns a started sandbox for the step (the warm one if present); `warm(upcoming)`
+    starts sandboxes for the next `run:` steps (action steps get fresh ones, and steps that run only
+    after a failure get none ahead). How many: `ahead` when given (PIPE_PRESTART), else as many as
+    cover the time a sandbox took to start over the time a step took, as measured on this run's
+    last ones (see `depth`), between 1 and MAX_AHEAD. `close()` discards whatever was not used.
+    `ca_bundle` is the checked copy of the person's CA bundle (runner/cabundle.py) given to every
+    sandbox; `max_log` the bytes of output an attempt passes on. `egress` is the run's egress
+    (runner/egress/run.py): a step with an allow-list gets its network, resolver and proxy variables.
     """
 
     def __init__(
@@ -97,11 +136,13 @@ class Sandboxes:
         control_root: Path,
         plan_for: Callable[[Step], SandboxPlan],
         image_for: Callable[[str], str],
-        ahead: int = 2,
+        ahead: int | None = None,
         ca_bundle: Path | None = None,
         max_log: int = 64 * 1024**2,
+        egress: RunEgress | None = None,
     ) -> None:
         self._backend = backend
+        self._egress = egress
         self._workspace = workspace
         self._control_root = control_root
         self._plan_for = plan_for
@@ -110,9 +151,25 @@ class Sandboxes:
         self._ca_bundle = ca_bundle
         self._max_log = max_log
         self._uid, self._gid = sandbox_user(workspace)
-        self._pool = ThreadPoolExecutor(max_workers=max(ahead, 1), thread_name_prefix="pipe-prepare")
+        workers = max(ahead, 1) if ahead is not None else MAX_AHEAD
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pipe-prepare")
         self._warm: dict[str, Future[Prepared]] = {}
         self._counter = itertools.count(1)
+        self._start_time: float | None = None  # seconds a sandbox took to start, smoothed
+        self._step_time: float | None = None  # seconds between two steps taking their sandbox, smoothed
+        self._last_given: float | None = None
+
+    def depth(self) -> int:
+        """How many sandboxes to keep started ahead of the running step: `ahead` when fixed, else
+        enough that one started when a step begins is ready `depth` steps later (start time over
+        step time, plus one), INITIAL_AHEAD before anything was measured; at most MAX_AHEAD."""
+        return self._ahead if self._ahead is not None else prestart_depth(self._start_time, self._step_time)
+
+    def _prepare(self, spec: SandboxSpec) -> Prepared:
+        started = time.monotonic()
+        prepared = self._backend.prepare(spec)
+        self._start_time = _smooth(self._start_time, time.monotonic() - started)
+        return prepared
 
     def spec(self, step: Step, credentials: bool = True) -> SandboxSpec:
         """The sandbox `step` gets; without `credentials`, its credential variables are left out."""
@@ -120,6 +177,12 @@ class Sandboxes:
         settings = plan.settings
         env = plan.env if credentials else {k: v for k, v in plan.env.items() if k not in plan.credentials}
         assert settings.image and settings.network and settings.memory and settings.cpus and settings.pids
+        network, dns = settings.network, tuple[str, ...]()
+        if settings.egress is not None and settings.egress.kind == "allow":
+            if self._egress is None:
+                raise UsageError("sandbox.egress: this run has no egress proxy for an allow-list")
+            attachment, variables = self._egress.attach(settings.egress)
+            network, dns, env = attachment.network, (attachment.proxy,), {**env, **variables}
         return SandboxSpec(
             image=self._image_for(settings.image),
             workspace=self._workspace,
@@ -128,7 +191,8 @@ class Sandboxes:
             gid=self._gid,
             workdir=container_workdir(settings.workdir),
             env=env,
-            network=settings.network,
+            network=network,
+            dns=dns,
             memory=settings.memory,
             cpus=settings.cpus,
             pids=settings.pids,
@@ -136,26 +200,41 @@ class Sandboxes:
             ca_bundle=self._ca_bundle,
             labels=plan.labels,
             max_log=self._max_log,
+            runtime=settings.runtime or "auto",
         )
 
     def take(self, step: Step) -> Prepared:
         """A started sandbox for `step` (raises PipeError when it cannot be made)."""
+        if self._last_given is not None:  # the last step's own time, without waiting for its sandbox
+            self._step_time = _smooth(self._step_time, time.monotonic() - self._last_given)
         future = self._warm.pop(step.id, None)
-        if future is not None:
-            return future.result()
-        return self._backend.prepare(self.spec(step))
+        prepared = future.result() if future is not None else self._prepare(self.spec(step))
+        self._last_given = time.monotonic()
+        return prepared
 
-    def fresh(self, step: Step, mounts: tuple[tuple[str, str], ...] = (), credentials: bool = True) -> Prepared:
+    def fresh(
+        self,
+        step: Step,
+        mounts: tuple[tuple[str, str], ...] = (),
+        credentials: bool = True,
+        image: str | None = None,
+    ) -> Prepared:
         """A new sandbox for `step` (never a warm one) with host paths `mounts` (host, container)
-        added; without `credentials`, none of the step's credential variables reach it."""
-        return self._backend.prepare(replace(self.spec(step, credentials), mounts=mounts))
+        added; without `credentials`, none of the step's credential variables reach it; `image`,
+        when given, replaces the step's image (an action choosing the project's own image)."""
+        spec = replace(self.spec(step, credentials), mounts=mounts)
+        if image:
+            spec = replace(spec, image=self._image_for(image))
+        return self._backend.prepare(spec)
 
     def warm(self, upcoming: list[Step]) -> None:
-        """Start sandboxes for the first `ahead` of `upcoming` that have none yet."""
-        for step in upcoming[: self._ahead]:
-            if step.id not in self._warm and step.run is not None:
+        """Start sandboxes for the next `depth()` steps of `upcoming` that will take one: `run:`
+        steps, not those that run only after a failure (`if:` naming failure())."""
+        wanted = [step for step in upcoming if step.run is not None and "failure()" not in str(step.condition or "")]
+        for step in wanted[: self.depth()]:
+            if step.id not in self._warm:
                 spec = self.spec(step)
-                self._warm[step.id] = self._pool.submit(self._backend.prepare, spec)
+                self._warm[step.id] = self._pool.submit(self._prepare, spec)
 
     def close(self) -> None:
         """Discard the unused warm sandboxes and wait for the pool (blocking)."""

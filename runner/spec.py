@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner import yamlsafe
+from runner.egress.policy import from_network, parse_policy
 from runner.errors import Diagnostic, ValidationFailed
 from runner.expressions import to_text
 from runner.model import (
@@ -133,15 +134,20 @@ def _env(values: Mapping[str, Any] | None) -> Mapping[str, str]:
 def _sandbox(data: Mapping[str, Any] | None) -> SandboxSettings | None:
     if data is None:
         return None
+    egress = parse_policy(data["egress"]) if "egress" in data else None
+    if egress is None and "network" in data:
+        egress = from_network(data["network"])  # the short form
     return SandboxSettings(
         image=data.get("image"),
-        network=data.get("network"),
+        network=egress.network if egress else None,
+        egress=egress,
         memory=parse_size(data["memory"]) if "memory" in data else None,
         cpus=float(data["cpus"]) if "cpus" in data else None,
         pids=data.get("pids"),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         read_only=data.get("read-only"),
         workdir=data.get("workdir"),
+        runtime=data.get("runtime"),
     )
 
 

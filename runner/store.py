@@ -148,6 +148,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN child_key TEXT;
     CREATE INDEX runs_by_parent ON runs(parent_id, child_key)
     """,
+    """
+    ALTER TABLE attempts ADD COLUMN runtime TEXT
+    """,
 )
 
 
@@ -251,6 +254,7 @@ class AttemptRecord:
     log_path: str | None
     outputs: dict[str, str]
     error: str | None
+    runtime: str | None = None  # the container runtime its sandbox ran on (None: no sandbox, or before it was recorded)
 
 
 def default_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -442,11 +446,14 @@ class Store:
         finished_at: float,
         outputs: Mapping[str, str],
         error: str | None,
+        runtime: str | None = None,
     ) -> None:
+        """Record how an attempt ended; `runtime` is the container runtime its sandbox used."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?, outputs = ?, error = ? WHERE id = ?",
-                (status, exit_code, finished_at, json.dumps(dict(outputs)), error, attempt_id),
+                "UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?, outputs = ?, error = ?,"
+                " runtime = COALESCE(?, runtime) WHERE id = ?",
+                (status, exit_code, finished_at, json.dumps(dict(outputs)), error, runtime, attempt_id),
             )
 
     def record_step(self, run_id: str, record: StepRecord) -> None:

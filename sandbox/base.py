@@ -41,6 +41,8 @@ class SandboxSpec:
     further (host path, container path) pairs mounted read-write (a local forge's repository).
     `ca_bundle` is a host file pipe checked and copied, mounted read-only; `max_log` is how many
     bytes of output an attempt passes on before the rest is dropped behind one marker line.
+    `runtime` is the engine's container runtime asked for: `auto` (the fastest the engine offers)
+    or a name the backend checks with `Backend.resolve_runtime`.
     """
 
     image: str
@@ -59,6 +61,8 @@ class SandboxSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     mounts: tuple[tuple[str, str], ...] = ()
     max_log: int = 64 * 1024**2
+    runtime: str = "auto"
+    dns: tuple[str, ...] = ()  # the resolvers Docker's embedded DNS forwards to (egress networks)
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,15 @@ class ExecResult:
     """The end of an attempt: status, exit code (None when killed or never started), duration in
     seconds from handing over the payload, `outputs` (the raw text the script wrote to
     $PIPE_OUTPUT) and `detail` (an error message: why the sandbox failed, for ERROR, or that the
-    outputs were cut, which the caller must treat as an error)."""
+    outputs were cut, which the caller must treat as an error); `runtime` the container runtime
+    the sandbox ran on (None when unknown or no sandbox ran)."""
 
     status: ExecStatus
     exit_code: int | None
     duration: float
     outputs: str = ""
     detail: str = ""
+    runtime: str | None = None
 
 
 class Prepared(Protocol):
@@ -112,6 +118,11 @@ class Backend(Protocol):
 
     def ensure_image(self, image: str, progress: Callable[[str], None]) -> str:
         """Make `image` available (building the default image when needed); returns the image to use."""
+        ...
+
+    def resolve_runtime(self, requested: str) -> str:
+        """The runtime to use for `requested` (`auto` or a name); raises runner.errors.PipeError
+        naming the runtimes the engine offers when it does not offer `requested`."""
         ...
 
     def prepare(self, spec: SandboxSpec) -> Prepared:

@@ -34,6 +34,7 @@ from pathlib import Path
 CHANNEL = "/run/pipe"  # where the channel directory is mounted (read-only) in the sandbox
 PRIVATE = "/pipe"  # the sandbox's private tmpfs: script, payload files, $PIPE_OUTPUT
 READ_CHUNK = 64 * 1024  # bytes read from a FIFO per call
+LATE_LOG = 0.05  # seconds between looks at a log whose writer has gone (a later one may come)
 RESERVED = frozenset({"go", "script", "env", "log", "result", "output"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -95,6 +96,7 @@ class Channel:
         self._result_data = bytearray()
         self._result_over = False
         self._result_closed = False
+        self._log_ended = False  # its writer has closed: select would report it readable at once
 
     def send(self, payload: bytes) -> bool:
         """Write `payload` into `go` if the sandbox has opened it for reading; returns False (and
@@ -118,8 +120,13 @@ class Channel:
         return True
 
     def wait(self, seconds: float) -> None:
-        """Block up to `seconds` until the log or the result has something to read."""
-        watched = [fd for fd in (self._log, self._result) if fd is not None]
+        """Block up to `seconds` until the log or the result has something to read. Once the
+        log's writer has closed it, only the result is watched (a closed FIFO always selects as
+        readable), and the log is looked at again every LATE_LOG seconds."""
+        log = None if self._log_ended else self._log
+        if self._log_ended:
+            seconds = min(seconds, LATE_LOG)
+        watched = [fd for fd in (log, self._result) if fd is not None]
         if watched:
             with contextlib.suppress(InterruptedError):
                 select.select(watched, [], [], seconds)
@@ -133,7 +140,9 @@ class Channel:
             except BlockingIOError:
                 break
             if not data:
+                self._log_ended = True
                 break  # no writer right now; a later one may come
+            self._log_ended = False
             on_output(data)
             total += len(data)
         return total

@@ -13,7 +13,7 @@ configuration (`docker inspect` shows only PIPE_WORKDIR, PIPE_OUTPUT, HOME and t
 
 Hardening (DESIGN.md principle 4): a non-root uid, every capability dropped, no-new-privileges,
 memory (no extra swap) / CPU / pids limits, docker-init as PID 1, no Docker socket, network `none`
-or `bridge`, optionally a read-only root filesystem with a tmpfs /tmp.
+or `bridge` or a run's egress network (sandbox/network.py), optionally a read-only root filesystem with a tmpfs /tmp.
 """
 
 from __future__ import annotations
@@ -21,16 +21,29 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import select
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from runner.errors import EngineUnavailable, PipeError
 from sandbox.base import ExecResult, ExecStatus, Payload, SandboxSpec
 from sandbox.channel import CHANNEL, PRIVATE, Channel, ChannelError, payload_archive
+from sandbox.hostpaths import (
+    HOST_ROOT_HELP,
+    PathMap,
+    PathsUnseen,
+    bind_mount,
+    engine_sees,
+    in_container,
+    own_mounts,
+    parse_host_root,
+)
 from sandbox.images import DEFAULT_IMAGE, build_context, default_image_tag
 
 CA_BUNDLE_PATH = "/etc/pipe/ca-bundle.crt"
@@ -43,6 +56,9 @@ CA_VARIABLES = (
     "NODE_EXTRA_CA_CERTS",
 )
 START_DEADLINE = 60.0  # seconds a prepared container may take to reach its FIFO
+EXIT_GRACE = 0.25  # seconds a container that reported its result may take to end by itself
+RELEASE_POLL = 0.005  # seconds between looks at a `go` FIFO no container reads yet
+FAST_RUNTIMES = ("crun",)  # what `runtime: auto` picks first when the engine offers it
 MAX_OUTPUT_FILE = 1024 * 1024  # bytes of $PIPE_OUTPUT read
 PRIVATE_SIZE = 64 * 1024 * 1024  # bytes of the private tmpfs /pipe (script, files, $PIPE_OUTPUT)
 
@@ -79,13 +95,25 @@ class DockerBackend:
     """Runs sandboxes as Docker containers through the docker SDK (docker-py).
 
     `client` is a `docker.DockerClient`; created from the environment (DOCKER_HOST etc.) when None.
+    `host_root` maps pipe's paths to the engine's (`LOCAL=HOST` pairs, default PIPE_HOST_ROOT; see
+    sandbox/hostpaths.py); raises UsageError when it is malformed.
     """
 
     name = "docker"
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, host_root: str | None = None) -> None:
         self._client = client
-        self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipe-remove")
+        self._removals = ThreadPoolExecutor(max_workers=int(os.environ.get("PIPE_RM_WORKERS", "2")), thread_name_prefix="pipe-remove")
+        self._runtimes: tuple[frozenset[str], str] | None = None
+        self._broken: set[str] = set()  # runtimes `auto` picked that failed to start a container
+        self._lock = threading.Lock()
+        given = parse_host_root(os.environ.get("PIPE_HOST_ROOT", "") if host_root is None else host_root)
+        self._given_paths = bool(given)
+        self.paths = PathMap(given)
+        self._check_paths = bool(given) or in_container()
+        self._seen: set[Path] = set()
+        self._own_mounts_tried = False
+        self._paths_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -107,6 +135,29 @@ class DockerBackend:
             raise
         except Exception as error:
             raise _engine_error(error) from None
+
+    def runtimes(self) -> tuple[frozenset[str], str]:
+        """(the runtimes the engine offers, its default runtime), asked once."""
+        with self._lock:
+            if self._runtimes is None:
+                info = self.client.info()
+                default = str(info.get("DefaultRuntime") or "runc")
+                self._runtimes = frozenset(info.get("Runtimes") or {}) | {default}, default
+            return self._runtimes
+
+    def resolve_runtime(self, requested: str) -> str:
+        """`auto`: crun when the engine offers it (and it has not failed to start a container),
+        else the engine's default; any other name must be one the engine offers, else PipeError."""
+        offered, default = self.runtimes()
+        if requested == "auto":
+            return next((name for name in FAST_RUNTIMES if name in offered and name not in self._broken), default)
+        if requested not in offered:
+            raise PipeError(
+                f"sandbox.runtime: the Docker engine does not offer runtime {requested!r} "
+                f"(it offers {', '.join(sorted(offered))}); install it and register it under "
+                "`runtimes` in the engine's daemon.json, or use `runtime: auto`"
+            )
+        return requested
 
     def ensure_image(self, image: str, progress: Callable[[str], None]) -> str:
         """The image to run: `pipe-sandbox` means the default image, built from Dockerfile.sandbox
@@ -159,65 +210,127 @@ class DockerBackend:
         Raises PipeError when the engine refuses to create it."""
         import docker
 
+        runtime = self.resolve_runtime(spec.runtime)
+        spec.control_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.ensure_seen(spec.image, [spec.workspace, spec.control_dir.parent])
         channel = Channel(spec.control_dir.parent, spec.control_dir.name, spec.uid, spec.gid)
         env = {"PIPE_WORKDIR": spec.workdir, "HOME": "/tmp", "PIPE_OUTPUT": f"{PRIVATE}/output"}
-        volumes = {
-            str(spec.workspace): {"bind": "/workspace", "mode": "rw"},
-            str(channel.directory): {"bind": CHANNEL, "mode": "ro"},
-        }
-        for host, container in spec.mounts:
-            volumes[host] = {"bind": container, "mode": "rw"}
-        if spec.ca_bundle is not None:
-            volumes[str(spec.ca_bundle)] = {"bind": CA_BUNDLE_PATH, "mode": "ro"}
-            env.update({name: CA_BUNDLE_PATH for name in CA_VARIABLES})
+        try:
+            binds = [(spec.workspace, "/workspace", False), (channel.directory, CHANNEL, True)]
+            binds += [(Path(host), container, False) for host, container in spec.mounts]
+            if spec.ca_bundle is not None:
+                binds.append((spec.ca_bundle, CA_BUNDLE_PATH, True))
+                env.update({name: CA_BUNDLE_PATH for name in CA_VARIABLES})
+            # `Mounts`, not `Binds`: the engine refuses a missing source instead of creating it.
+            mounts = [
+                bind_mount(self.paths.engine_path(local), target, read_only) for local, target, read_only in binds
+            ]
+        except BaseException:
+            _discard_channel(channel)
+            raise
         tmpfs = {PRIVATE: f"rw,nosuid,nodev,size={PRIVATE_SIZE},mode=1777"}
         if spec.read_only:
             tmpfs["/tmp"] = "rw,nosuid,nodev,size=268435456"
-        options: dict[str, Any] = {
-            "command": ["sh", "-c", BOOTSTRAP],
-            "user": f"{spec.uid}:{spec.gid}",
-            "environment": env,
-            "working_dir": "/",
-            "volumes": volumes,
-            "tmpfs": tmpfs,
-            "labels": {"pipe.managed": "1", **spec.labels},
-            "network_mode": spec.network,
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges:true"],
-            "mem_limit": spec.memory,
-            "memswap_limit": spec.memory,
-            "nano_cpus": int(spec.cpus * 1e9),
-            "pids_limit": spec.pids,
-            "init": True,
-            "read_only": spec.read_only,
-            "detach": True,
-        }
+        api = self.client.api
         try:
-            container = self.client.containers.create(spec.image, **options)
+            host_config = api.create_host_config(
+                mounts=mounts,
+                tmpfs=tmpfs,
+                network_mode=spec.network,
+                dns=list(spec.dns) or None,  # on an egress network: the proxy, which answers no DNS
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                mem_limit=spec.memory,
+                memswap_limit=spec.memory,
+                nano_cpus=int(spec.cpus * 1e9),
+                pids_limit=spec.pids,
+                init=True,
+                read_only=spec.read_only,
+                runtime=runtime,
+            )
+            # The low-level call: the models' `containers.create` inspects the new container once
+            # more, a round trip to the engine per step for nothing (the inspect after start is kept).
+            created = api.create_container(
+                spec.image,
+                command=["sh", "-c", BOOTSTRAP],
+                user=f"{spec.uid}:{spec.gid}",
+                environment=env,
+                working_dir="/",
+                labels={"pipe.managed": "1", **spec.labels},
+                detach=True,
+                host_config=host_config,
+            )
+            container = self.client.containers.prepare_model({"Id": created["Id"]})
         except docker.errors.APIError as error:
             _discard_channel(channel)
             raise PipeError(f"cannot create a sandbox from {spec.image}: {error.explanation}") from None
         except BaseException:
             _discard_channel(channel)
             raise
-        prepared = DockerPrepared(self, container, channel, spec.env, spec.max_log)
+        prepared = DockerPrepared(self, container, channel, spec.env, spec.max_log, runtime)
         try:
             container.start()
+            container.reload()  # its init's pid, to see it end without asking the engine
+            prepared.watch_exit(int(container.attrs["State"].get("Pid") or 0))
+        except docker.errors.APIError as error:
+            prepared.discard(wait=True)
+            if spec.runtime == "auto" and runtime in FAST_RUNTIMES and "OCI runtime" in str(error):
+                self._broken.add(runtime)  # registered but unusable here: `auto` falls back
+                return self.prepare(spec)
+            raise PipeError(
+                f"cannot start a sandbox from {spec.image} on runtime {runtime}: {error.explanation}"
+            ) from None
         except BaseException:
             prepared.discard(wait=True)
             raise
         return prepared
+
+    def ensure_seen(self, image: str, directories: list[Path]) -> None:
+        """Make sure the engine sees each of `directories` (when pipe runs in a container or a
+        mapping was given): through the given mapping, else through the mounts of pipe's own
+        container. Raises PathsUnseen saying what to do when neither works."""
+        if not self._check_paths:
+            return
+        with self._paths_lock:
+            todo = [directory for directory in directories if directory not in self._seen]
+            if not todo:
+                return
+            if not engine_sees(self.client, image, [(d, self.paths.engine_path(d)) for d in todo]):
+                self.paths = self._paths_from_own_mounts(image, todo)
+            self._seen.update(todo)
+
+    def _paths_from_own_mounts(self, image: str, directories: list[Path]) -> PathMap:
+        unseen = PathsUnseen(
+            f"the Docker engine does not see {directories[0]}"
+            + (" through the --host-root mapping" if self._given_paths else " (pipe runs in a container)")
+            + f"; {HOST_ROOT_HELP}"
+        )
+        if self._given_paths or self._own_mounts_tried:
+            raise unseen
+        self._own_mounts_tried = True
+        candidate = PathMap(own_mounts(self.client))
+        try:
+            pairs = [(directory, candidate.engine_path(directory)) for directory in directories]
+        except PipeError:
+            raise unseen from None
+        if not candidate.pairs or not engine_sees(self.client, image, pairs):
+            raise unseen
+        return candidate
 
     def remove_later(self, container: Any, channel: Channel) -> None:
         """Remove `container` (killing it), then its control channel, off the critical path."""
         self._removals.submit(_remove, container, channel)
 
     def reap(self, labels: Mapping[str, str]) -> int:
-        """Remove every container (running or not) carrying all `labels`."""
+        """Remove every container (running or not) carrying all `labels` (egress proxies among
+        them), then the egress networks carrying them."""
+        from sandbox.network import reap_networks
+
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         found = self.client.containers.list(all=True, filters=filters)
         for container in found:
             _remove(container)
+        reap_networks(self.client, labels)
         return len(found)
 
     def close(self) -> None:
@@ -240,6 +353,26 @@ def _probe_unix_socket(host: str) -> None:
         raise _engine_error(error) from None
     finally:
         probe.close()
+
+
+def _pidfd(pid: int, container_id: str) -> int | None:
+    """A pidfd for process `pid` when it is visible here and belongs to the container (pipe and
+    the engine share a PID namespace), else None."""
+    if pid <= 0 or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        descriptor = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="ascii", errors="replace") as file:
+            belongs = container_id in file.read()
+    except OSError:
+        belongs = False
+    if not belongs:
+        os.close(descriptor)
+        return None
+    return descriptor
 
 
 def _remove(container: Any, channel: Channel | None = None) -> None:
@@ -272,7 +405,13 @@ class DockerPrepared:
     """
 
     def __init__(
-        self, backend: DockerBackend, container: Any, channel: Channel, early_env: Mapping[str, str], max_log: int
+        self,
+        backend: DockerBackend,
+        container: Any,
+        channel: Channel,
+        early_env: Mapping[str, str],
+        max_log: int,
+        runtime: str | None = None,
     ) -> None:
         self._backend = backend
         self._container = container
@@ -280,6 +419,22 @@ class DockerPrepared:
         self._early_env = dict(early_env)
         self._max_log = max_log
         self._discarded = False
+        self._reported = False
+        self._pidfd: int | None = None
+        self.runtime = runtime
+
+    def watch_exit(self, pid: int) -> None:
+        """Watch the container's init process `pid` (when visible from here), so `discard` can see
+        the container end by itself instead of asking the engine to kill it."""
+        self._pidfd = _pidfd(pid, self.id)
+
+    def _ended_by_itself(self) -> bool:
+        """True once the container's init has exited: the kernel then killed every process left in
+        its PID namespace, so nothing in it can change the workspace any more."""
+        if self._pidfd is None or not self._reported:
+            return False
+        readable, _, _ = select.select([self._pidfd], [], [], EXIT_GRACE)
+        return bool(readable)
 
     @property
     def id(self) -> str:
@@ -291,7 +446,7 @@ class DockerPrepared:
         try:
             self._release(archive)
         except (_StartFailure, ChannelError) as failure:
-            return ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(failure))
+            return ExecResult(ExecStatus.ERROR, None, 0.0, detail=str(failure), runtime=self.runtime)
         output = _BoundedOutput(on_output, self._max_log)
         started = time.monotonic()
         next_check = started + 1.0
@@ -307,7 +462,7 @@ class DockerPrepared:
                 if now - started > timeout:
                     self._kill()
                     channel.pump_log(output)
-                    return ExecResult(ExecStatus.TIMEOUT, None, now - started)
+                    return ExecResult(ExecStatus.TIMEOUT, None, now - started, runtime=self.runtime)
                 if now >= next_check:
                     next_check = now + 1.0
                     ended = self._ended_without_status()
@@ -317,7 +472,9 @@ class DockerPrepared:
                         done = channel.result()
                         if done is not None:  # it finished normally just before the look
                             return self._finished(done, time.monotonic() - started)
-                        return ExecResult(ended[0], ended[1], now - started, detail=_exit_detail(ended[1]))
+                        return ExecResult(
+                            ended[0], ended[1], now - started, detail=_exit_detail(ended[1]), runtime=self.runtime
+                        )
                 channel.wait(min(0.25, max(next_check - now, 0.001)))
         except BaseException:
             self.discard(wait=True)
@@ -325,18 +482,21 @@ class DockerPrepared:
 
     def _release(self, archive: bytes) -> None:
         """Wait until the container reads its `go` FIFO, then write the payload into it."""
-        deadline = time.monotonic() + START_DEADLINE
+        now = time.monotonic()
+        deadline, next_check = now + START_DEADLINE, now + 0.05
         pause = 0.001
-        while not self._channel.send(archive):
-            if time.monotonic() > deadline:
+        while not self._channel.send(archive):  # a non-blocking open: a short pause costs little
+            now = time.monotonic()
+            if now > deadline:
                 raise _StartFailure(f"the sandbox did not start within {START_DEADLINE:.0f}s")
-            if pause >= 0.05:
+            if now >= next_check:  # ask the engine now and then whether it ended instead
+                next_check = now + 0.25
                 ended = self._ended_without_status()
                 if ended is not None:
                     logs = self._container.logs(tail=20).decode(errors="replace").strip()
                     raise _StartFailure(f"the sandbox exited before its script started: {logs}")
             time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            pause = min(pause * 2, RELEASE_POLL)
 
     def _kill(self) -> None:
         """SIGKILL the container and wait until it is gone, so nothing in it writes after this."""
@@ -359,6 +519,11 @@ class DockerPrepared:
         return ExecStatus.FAILED, state.get("ExitCode")
 
     def _finished(self, done: tuple[int, bytes, bool], duration: float) -> ExecResult:
+        self._reported = True
+        result = self._result(done, duration)
+        return ExecResult(result.status, result.exit_code, result.duration, result.outputs, result.detail, self.runtime)
+
+    def _result(self, done: tuple[int, bytes, bool], duration: float) -> ExecResult:
         code, raw, cut = done
         outputs = raw.decode("utf-8", errors="replace")
         detail = f"$PIPE_OUTPUT holds more than {MAX_OUTPUT_FILE} bytes" if cut else ""
@@ -379,13 +544,20 @@ class DockerPrepared:
         if self._discarded:
             return
         self._discarded = True
-        if wait:
-            _remove(self._container, self._channel)
-        else:
-            # Stop it now, so nothing it left running can change the workspace after this; the
-            # removal itself happens off the critical path.
-            self._kill()
-            self._backend.remove_later(self._container, self._channel)
+        try:
+            if wait:
+                _remove(self._container, self._channel)
+            else:
+                # Nothing it left running may change the workspace after this: either its init has
+                # ended (seen through a pidfd, the usual case after a result), or it is killed now.
+                # The removal itself happens off the critical path.
+                if not self._ended_by_itself():
+                    self._kill()
+                self._backend.remove_later(self._container, self._channel)
+        finally:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
 
 
 class _StartFailure(Exception):

@@ -62,15 +62,15 @@ def test_verify_reports_real_counts_and_both_modes(cli, tmp_path: Path) -> None:
     assert (verify.outcome, verify.conclusion) == ("failure", "success")
     assert (
         verify.outputs["markdown"]
-        == "## Verification\n❌ Tests: 2 passed, 1 failed\n✅ Lint: no issues\n✅ Types: no issues"
+        == "## Verification\n❌ Tests: 1 failed, 2 passed\n✅ Lint: no issues\n✅ Types: no issues"
     )
     assert verify.outputs["ok"] == "false"
-    assert "report | ❌ Tests: 2 passed, 1 failed" in result.out
+    assert "report | ❌ Tests: 1 failed, 2 passed" in result.out
 
     result, store, record = run(cli, tmp_path / "fast", VERIFY.replace("MODE", "fail-fast"), workspace=workspace)
     verify = next(s for s in store.steps(record.id) if s.step_id == "verify")
     assert (
-        verify.outputs["markdown"] == "## Verification\n❌ Tests: 2 passed, 1 failed\n⏭️ Lint: skipped\n⏭️ Types: skipped"
+        verify.outputs["markdown"] == "## Verification\n❌ Tests: 1 failed, 2 passed\n⏭️ Lint: skipped\n⏭️ Types: skipped"
     )
     assert (verify.outputs["tests"], verify.outputs["lint"], verify.outputs["types"]) == (
         "failed",

@@ -77,10 +77,11 @@ def make_forge(root: Path, graph: dict[int, list[int]]) -> Path:
     return forge
 
 
-def run_parent(cli, tmp_path: Path, broken: int | None = None):  # type: ignore[no-untyped-def]
+def run_parent(cli, tmp_path: Path, broken: int | None = None, fail_fast: bool = True):  # type: ignore[no-untyped-def]
     forge = make_forge(tmp_path, GRAPH)
     write_pipeline(tmp_path, CHILD.replace("BROKEN", str(broken or 0)), "child.yml")
-    parent = write_pipeline(tmp_path, PARENT, "parent.yml")
+    text = PARENT if fail_fast else PARENT + "      fail-fast: false\n"
+    parent = write_pipeline(tmp_path, text, "parent.yml")
     result = cli("run", str(parent), "--forge-dir", str(forge), "--state-dir", str(tmp_path / "state"))
     store = Store(tmp_path / "state")
     return result, store, store.run(next(r.id for r in store.runs() if r.parent_id is None)), forge
@@ -120,7 +121,7 @@ def test_a_failed_child_skips_its_dependents_and_resume_runs_only_the_rest(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FIX", raising=False)
-    result, store, parent, _ = run_parent(cli, tmp_path, broken=3)
+    result, store, parent, _ = run_parent(cli, tmp_path, broken=3, fail_fast=False)
     assert result.code == 1
     rows = {
         row["key"]: row
@@ -144,12 +145,29 @@ def test_a_failed_child_skips_its_dependents_and_resume_runs_only_the_rest(
         assert len([a for a in store.attempts(first[key]) if a.step_id == "work"]) == 1, f"{key} ran again"
 
 
+def test_by_default_no_child_starts_after_one_failed(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIX", raising=False)
+    result, store, parent, _ = run_parent(cli, tmp_path, broken=3)
+    assert result.code == 1
+    rows = {
+        row["key"]: row
+        for row in __import__("json").loads(
+            next(s for s in store.steps(parent.id) if s.step_id == "children").outputs["children"]
+        )
+    }
+    assert rows["3"]["status"] == "failed" and len(rows) == len(GRAPH), "every child is listed"
+    assert rows["8"]["status"] == "skipped"
+    assert any(row["reason"].startswith("not started: ") for row in rows.values()), rows
+    assert len(store.children(parent.id)) < len(GRAPH)
+
+
 def test_a_cycle_is_reported_before_any_child_runs(cli, tmp_path: Path) -> None:
     forge = make_forge(tmp_path, {1: [2], 2: [3], 3: [1], 4: []})
     write_pipeline(tmp_path, CHILD.replace("BROKEN", "0"), "child.yml")
     parent = write_pipeline(tmp_path, PARENT, "parent.yml")
     result = cli("run", str(parent), "--forge-dir", str(forge), "--state-dir", str(tmp_path / "state"))
-    assert result.code == 1
+    assert result.code == 2  # issue 23: a cycle is an invalid input, refused with exit 2
+    assert result.err.strip() == "pipeline: dependency cycle: 1 -> 2 -> 3 -> 1; no child was started"
     store = Store(tmp_path / "state")
     run = store.run("latest")
     step = next(s for s in store.steps(run.id) if s.step_id == "children")

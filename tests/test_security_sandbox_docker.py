@@ -164,7 +164,9 @@ def test_credentials_never_appear_in_the_containers_configuration(tmp_path: Path
         client = docker.from_env()
         try:
             while not stop.is_set():
-                for container in client.containers.list(all=True, filters={"label": "pipe.pipeline=inspect"}):
+                for container in client.containers.list(
+                    all=True, filters={"label": "pipe.pipeline=inspect"}, ignore_removed=True
+                ):
                     try:
                         config = container.attrs["Config"]
                     except Exception:

@@ -75,8 +75,9 @@ class ActionContext:
     """What an action may use. `args` are its rendered `with:` arguments; `forge` is None when the
     run has none (`need_forge()` says so clearly); `publish` is False under --no-publish.
 
-    `run_in_sandbox(script, env, mounts, files=None, credentials=True)` runs a script in a fresh
-    sandbox of the step (with `credentials=False`, none of the step's credentials reach it);
+    `run_in_sandbox(script, env, mounts, files=None, credentials=True, image=None)` runs a script in a
+    fresh sandbox of the step (with `credentials=False`, none of the step's credentials reach it; with
+    `image`, in that image instead of the step's);
     `pending_changes()` lists what the attempt changed in the workspace so far and `undo_pending()`
     puts it back; `base_dir` is the pipeline file's directory (for relative paths such as schemas)."""
 

@@ -4,10 +4,15 @@ most `parallelism` at once.
 Items are {"id": KEY, "needs": [KEYS], "inputs": {...}} (github/issues writes them from what blocks
 each issue), or plain input mappings. A child starts once every item it needs has succeeded; when
 one of them failed (or was skipped) it is skipped with that reason; needs outside the items are
-ignored (a closed blocker). A cycle fails the step, naming its items, before any child starts.
+ignored (a closed blocker). A cycle refuses the step (InputRefused: the run exits 2), naming its
+items, before any child starts. With `fail-fast` (the default, as in a GitHub Actions matrix) no
+child starts after one failed and the ones not started are skipped with that reason; with
+`fail-fast: false` every child not blocked by a failure runs. Either way the step fails when a
+child did not succeed, so the parent fails too (exit 1), its summary listing every child.
 Children are ordinary runs (`pipe run --parent RUN --child-key KEY`, each its own process,
 workspace and branch) linked to this run. When the step runs again (the parent resumed), children
-that succeeded are kept, failed or interrupted ones are resumed, and the rest start.
+that succeeded are kept, failed or interrupted ones are resumed (`pipe resume CHILD`, which
+re-reads the forge: see runner/resume.py), and skipped ones start.
 Outputs: children (JSON: key, status, run, reason, pull_request), succeeded, failed, skipped, and
 `markdown` (a summary table).
 
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.actions import ActionContext, ActionResult
-from runner.errors import UsageError
+from runner.errors import InputRefused, UsageError
 from runner.expressions import to_text
 from runner.resources import data_path
 from runner.secrets import CHANNEL_VARIABLE
@@ -52,6 +57,7 @@ class Child:
     run: str = ""
     reason: str = ""
     process: Popen | None = field(default=None, repr=False)
+    resumed_after: int | None = None  # the child's last event id before it was resumed
 
 
 def plan(items: list[Any], common: dict[str, Any]) -> list[Child]:
@@ -98,6 +104,16 @@ def find_cycle(children: list[Child]) -> list[str] | None:
         if child.key not in state and (found := visit(child.key)) is not None:
             return found
     return None
+
+
+def fail_fast_option(value: Any) -> bool:
+    """`fail-fast` as given (a boolean, or a template's "true"/"false"); raises UsageError otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise UsageError(f"pipeline: fail-fast: {value!r} is not true or false")
+    return text == "true"
 
 
 def _child_pipeline(ctx: ActionContext) -> Path:
@@ -184,8 +200,9 @@ def pipeline(ctx: ActionContext) -> ActionResult:
     children = plan(list(items) if items is not None else [{}], dict(ctx.args.get("inputs") or {}))
     cycle = find_cycle(children)
     if cycle is not None:
-        return ActionResult(error="pipeline: dependency cycle: " + " -> ".join(cycle) + "; no child was started")
+        raise InputRefused("pipeline: dependency cycle: " + " -> ".join(cycle) + "; no child was started")
     limit = max(int(str(ctx.args.get("parallelism") or 1)), 1)
+    fail_fast = fail_fast_option(ctx.args.get("fail-fast", True))
     # The latest run of each key (children() is oldest first).
     previous: dict[str, RunRecord] = {run.child_key or "": run for run in ctx.store.children(ctx.run_id)}
     secrets = passed_secrets(ctx)
@@ -206,8 +223,12 @@ def pipeline(ctx: ActionContext) -> ActionResult:
                 record = runs[-1] if runs else None
                 child.run = record.id if record else child.run
                 child.status = record.status if record and record.status in DONE else "failed"
-                ctx.log(f"child {child.key}: {child.status} (run {child.run})")
+                if child.resumed_after is not None and record is not None:
+                    child.reason = _changed_inputs(ctx, record.id, child.resumed_after)
+                note = f"; {child.reason}" if child.reason else ""
+                ctx.log(f"child {child.key}: {child.status} (run {child.run}{note})")
         running = sum(1 for child in children if child.process is not None)
+        failed = next((c for c in children if c.status in ("failed", "cancelled")), None)
         for child in children:
             if child.status != "pending":
                 continue
@@ -227,14 +248,29 @@ def pipeline(ctx: ActionContext) -> ActionResult:
                 child.status, child.run = "succeeded", prior.id
                 ctx.log(f"child {child.key}: succeeded earlier (run {prior.id})")
                 continue
+            if fail_fast and failed is not None:
+                child.status, child.reason = "skipped", f"not started: {failed.key} {failed.status} (fail-fast)"
+                ctx.log(f"child {child.key}: skipped ({child.reason})")
+                continue
             channel = {"secrets": secrets, "inputs": {} if prior else {k: to_text(v) for k, v in child.inputs.items()}}
             command = _command(ctx, _child_pipeline(ctx), child, prior)
+            if prior is not None:
+                child.resumed_after = max((event[0] for event in ctx.store.events(prior.id)), default=0)
             child.process = _start(command, env, channel, logs / f"{child.key}.log")
             child.status = "running"
             running += 1
             ctx.log(f"child {child.key}: {'resumed run ' + prior.id if prior else 'started'}")
         time.sleep(POLL_SECONDS)
     return _result(ctx, children, path)
+
+
+def _changed_inputs(ctx: ActionContext, run_id: str, after: int) -> str:
+    """What a resumed child said changed in its forge reads ("" when nothing did)."""
+    found = [data for _, _, kind, _, data in ctx.store.events(run_id, after) if kind == "inputs_changed"]
+    if not found:
+        return ""
+    steps = found[-1].get("steps", {})
+    return "resumed; read again: " + "; ".join(f"{step} ({', '.join(names)})" for step, names in steps.items())
 
 
 def _result(ctx: ActionContext, children: list[Child], path: Path) -> ActionResult:

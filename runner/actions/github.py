@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from runner.actions import ActionContext, ActionResult
+from runner.actions.prbody import with_diff_changes
+from runner.actions.stamp import stamp
 from runner.forges.base import ForgeError, ReviewComment, has_marker, with_marker
 
 T = TypeVar("T")
@@ -147,7 +149,7 @@ def comment(ctx: ActionContext) -> ActionResult:
     forge = ctx.need_forge()
     number = _number(ctx.args["issue"], "github/comment")
     key = f"{ctx.pipeline}/{ctx.step_id}/{number}"
-    body = with_marker(str(ctx.args["body"]), "comment", key)
+    body = stamp(with_marker(str(ctx.args["body"]), "comment", key), ctx.run_id)
     if not ctx.publish:
         ctx.log(f"--no-publish: would comment on #{number}:\n{body}")
         return ActionResult({"id": "", "url": "", "created": "false", "published": "false"})
@@ -185,8 +187,14 @@ def pull_request(ctx: ActionContext) -> ActionResult:
     )
     if created:
         ctx.record("pr_create", f"#{found.number}", {"number": found.number})
-    elif (found.title, found.body) != (title, body):
-        ctx.record("pr_update", f"#{found.number}", {"number": found.number, "title": found.title, "body": found.body})
+    # The Changes section lists what the branch changes against its base, with the descriptions the
+    # agent gave now or the pull request carried before (a run that changed nothing new keeps them).
+    body = with_diff_changes(body, forge.pull_request_files(found.number), None if created else found.body)
+    body = stamp(body, ctx.run_id)
+    if (found.title, found.body) != (title, body):
+        if not created:
+            data = {"number": found.number, "title": found.title, "body": found.body}
+            ctx.record("pr_update", f"#{found.number}", data)
         found = forge.update_pull_request(found.number, title=title, body=body)
     added = [label for label in labels if label not in found.labels]
     if added:

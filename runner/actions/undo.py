@@ -1,19 +1,52 @@
 """Undoing what actions did outside the workspace (listed in runner.rollback.EXTERNAL_UNDO).
 
 Each undo first checks that the forge still shows what the run left; when someone changed it
-meanwhile (pushed to the branch, published the draft), it stops with RollbackConflict instead.
+meanwhile (pushed to the branch, published the draft, or a later run rewrote the pull request or a
+comment: its body carries that run's stamp, see runner/actions/stamp.py), it stops with
+RollbackConflict instead, e.g. "the PR body was changed by run R2 at 2026-11-23 11:30:02".
+Every function takes (change, forge, origin).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from runner.actions.stamp import written_by
 from runner.forges.base import ForgeError
 from runner.rollback import RollbackConflict
 from runner.store import ChangeRecord
 
 
-def undo_push(change: ChangeRecord, forge: Any) -> None:
+@dataclass(frozen=True)
+class Origin:
+    """The run being rolled back, and `written_at(run_id, target)`: when another run wrote `target`
+    (seconds since the epoch; None when this store does not know)."""
+
+    run_id: str
+    written_at: Callable[[str, str], float | None] = lambda run_id, target: None
+
+
+def check_written_by_run(what: str, body: str | None, target: str, origin: Origin) -> None:
+    """Raise RollbackConflict unless `body` (the forge's current one) was last written by `origin`'s run."""
+    writer = written_by(body)
+    if writer == origin.run_id:
+        return
+    if writer is None:
+        raise RollbackConflict(
+            f"rollback stopped at {target}: the {what} was changed since run {origin.run_id} wrote it (not by pipe); "
+            "not undoing it"
+        )
+    at = origin.written_at(writer, target)
+    when = f" at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))}" if at is not None else ""
+    raise RollbackConflict(
+        f"rollback stopped at {target}: the {what} was changed by run {writer}{when}; roll that run back first"
+    )
+
+
+def undo_push(change: ChangeRecord, forge: Any, origin: Origin) -> None:
     """Put the remote branch back where it was (delete it when the run created it)."""
     data = change.data
     branch, before, after = data["branch"], data.get("before"), data["after"]
@@ -33,25 +66,35 @@ def undo_push(change: ChangeRecord, forge: Any) -> None:
         forge.set_branch(branch, before)
 
 
-def undo_pr_create(change: ChangeRecord, forge: Any) -> None:
+def undo_pr_create(change: ChangeRecord, forge: Any, origin: Origin) -> None:
     pull = forge.pull_request(int(change.data["number"]))
     if pull.state == "open":
+        check_written_by_run("PR body", pull.body, change.target, origin)
         forge.update_pull_request(pull.number, state="closed")
 
 
-def undo_pr_update(change: ChangeRecord, forge: Any) -> None:
-    forge.update_pull_request(int(change.data["number"]), title=change.data["title"], body=change.data["body"])
+def undo_pr_update(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+    pull = forge.pull_request(int(change.data["number"]))
+    if pull.body == change.data["body"]:
+        return  # already put back (a rollback interrupted and started again)
+    check_written_by_run("PR body", pull.body, change.target, origin)
+    forge.update_pull_request(pull.number, title=change.data["title"], body=change.data["body"])
 
 
-def undo_comment_create(change: ChangeRecord, forge: Any) -> None:
+def undo_comment_create(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+    issue, comment_id = int(change.data["issue"]), int(change.data["comment_id"])
+    current = next((c for c in forge.comments(issue) if c.id == comment_id), None)
+    if current is None:
+        return
+    check_written_by_run(f"comment {comment_id}", current.body, change.target, origin)
     try:
-        forge.delete_comment(int(change.data["issue"]), int(change.data["comment_id"]))
+        forge.delete_comment(issue, comment_id)
     except ForgeError as error:
         if "404" not in str(error):
             raise
 
 
-def undo_release_create(change: ChangeRecord, forge: Any) -> None:
+def undo_release_create(change: ChangeRecord, forge: Any, origin: Origin) -> None:
     found = next((r for r in forge.releases() if r.id == int(change.data["release_id"])), None)
     if found is None:
         return
@@ -60,7 +103,7 @@ def undo_release_create(change: ChangeRecord, forge: Any) -> None:
     forge.delete_release(found.id)
 
 
-def undo_label_add(change: ChangeRecord, forge: Any) -> None:
+def undo_label_add(change: ChangeRecord, forge: Any, origin: Origin) -> None:
     issue = int(change.data["issue"])
     if change.data["label"] in forge.issue(issue).labels:
         forge.remove_label(issue, change.data["label"])

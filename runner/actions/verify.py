@@ -1,120 +1,209 @@
-"""verify: run a project's checks (tests, lint, types) in the sandbox and summarise them.
+"""verify: set a project up the way it says (runner/conventions.py), run its checks (tests, lint,
+types) in the sandbox and summarise them.
 
-Setup and checks run in one sandbox and one shell, so what setup installs or exports (PATH, a
-virtual environment) is there for every check; each check runs in a subshell of it. `mode:
-fail-fast` stops at the first failing required check (the rest are skipped); `continue-on-error`
-runs them all. The step fails when a required check failed. Outputs: `ok`, `markdown` (for a pull
-request description), `checks` (JSON: name, kind, status, exit_code, counts, duration) and per check
-`NAME` (its status), `NAME_counts` (JSON) and `NAME_duration` (seconds).
+What setup and the checks add to the workspace (node_modules, coverage reports, caches) is removed
+afterwards, so it never reaches a commit; what was there before stays. Setup and checks run in one
+sandbox and one shell, so what setup installs or exports (PATH, a
+virtual environment) is there for every check; each check runs in a subshell of it. A check's
+output goes straight to the step's output (the console and `pipe logs`) through `tee`, never
+through a log file read back later. Results (exit codes, JUnit XML, the tail of each check's output)
+are written into a private host directory mounted at RESULTS and read back with runner/resultsdir.py
+(no symlink followed, regular files, bounded), never through $PIPE_OUTPUT: a check whose results
+cannot be read is `❌ ... (could not read results: why)`, never a pass or a skip. A check whose tool
+is not installed is `⚠️ ... not installed` and fails only with `missing: fail` (the default for tests).
+
+`mode: fail-fast` stops at the first failing required check (the rest are skipped);
+`continue-on-error` runs them all. The step fails when a required check failed. Outputs: `ok`,
+`markdown` (for a pull request description), `checks` (JSON: name, kind, status, exit_code, counts,
+duration, reason) and per check `NAME` (its status), `NAME_counts` (JSON) and `NAME_duration` (s).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
-from runner.actions import ActionContext, ActionResult
-from runner.verification import JUNIT, Check, CheckResult, detect, markdown, parse_counts
+from runner.actions import ActionContext, ActionResult, SandboxRun
+from runner.conventions import CACHE, Conventions, conventions
+from runner.resultsdir import ResultsDir, ResultsError
+from runner.sandboxing import sandbox_user
+from runner.verification import (
+    Check,
+    CheckResult,
+    ResultsUnreadable,
+    detect,
+    junit_counts,
+    markdown,
+    output_counts,
+)
 
-LOG_LINES = 400
+RESULTS = "/run/pipe-results"
+OUTPUT_TAIL = 256 * 1024  # bytes of each check's output kept for its summary line
+MAX_JUNIT = 1024**3  # bytes of JUnit XML read (streamed)
+CACHE_VARIABLES = {
+    "PIP_CACHE_DIR": f"{CACHE}/pip",
+    "npm_config_cache": f"{CACHE}/npm",
+    "YARN_CACHE_FOLDER": f"{CACHE}/yarn",
+    "npm_config_store_dir": f"{CACHE}/pnpm",
+    "GOCACHE": f"{CACHE}/go-build",
+    "GOMODCACHE": f"{CACHE}/go-mod",
+    "CARGO_TARGET_DIR": f"{CACHE}/cargo-target",
+}
 
 SCRIPT = r"""set +e
+R="$PIPE_RESULTS"
+paths() { find . -path ./.git -prune -o -print0 2>/dev/null | LC_ALL=C sort -z; }
+paths > /tmp/pipe-before || : > /tmp/pipe-before
+tidy() {  # remove what setup and the checks added (node_modules, coverage/, caches), keep the rest
+  [ -s /tmp/pipe-before ] || return 0
+  paths | LC_ALL=C comm -z -13 /tmp/pipe-before - | xargs -0 -r rm -rf -- 2>/dev/null || :
+}
 if [ -n "${PIPE_SETUP:-}" ]; then
-  echo "::pipe:: setup: $PIPE_SETUP"
-  eval "$PIPE_SETUP"
-  status=$?
-  if [ "$status" != 0 ]; then echo "setup_failed=true" >> "$PIPE_OUTPUT"; exit 0; fi
+  echo "::pipe:: setup ($PIPE_SETUP_SOURCE)"
+  ( set -e; eval "$PIPE_SETUP"; export -p > /tmp/pipe-setup-env )
+  code=$?
+  echo "$code" > "$R/setup.status"
+  if [ "$code" != 0 ]; then echo "::pipe:: setup failed (exit code $code)"; tidy; exit 0; fi
+  . /tmp/pipe-setup-env
 fi
 i=0
 while [ "$i" -lt "$PIPE_CHECKS" ]; do
-  eval "command=\$PIPE_CHECK_$i; setup=\${PIPE_CHECK_SETUP_$i:-}; required=\$PIPE_CHECK_REQUIRED_$i"
+  eval "command=\$PIPE_CHECK_$i; setup=\${PIPE_CHECK_SETUP_$i:-}; tool=\${PIPE_CHECK_TOOL_$i:-}"
+  eval "stop=\$PIPE_CHECK_STOP_$i"
+  export PIPE_JUNIT="$R/junit-$i.xml"
+  if [ -n "$tool" ] && ! ( eval "$tool" ) > /dev/null 2>&1; then
+    echo "::pipe:: check $i: $command: not installed"
+    echo missing > "$R/check-$i.status"
+    i=$((i + 1))
+    if [ "$stop" = missing ]; then break; fi
+    continue
+  fi
   echo "::pipe:: check $i: $command"
-  rm -f "$PIPE_JUNIT"
   start=$(date +%s.%N)
-  ( if [ -n "$setup" ]; then eval "$setup" || exit $?; fi; eval "$command" ) \
-    < /dev/null > "/tmp/pipe-check-$i.log" 2>&1 &
-  tail -f --pid=$! "/tmp/pipe-check-$i.log" 2>/dev/null
-  wait $!; echo $? > "/tmp/pipe-code-$i"
-  code=$(cat "/tmp/pipe-code-$i")
+  { ( if [ -n "$setup" ]; then eval "$setup" || exit $?; fi; eval "$command" ) < /dev/null 2>&1
+    echo "$?" > "/tmp/pipe-code-$i"; } | tee "/tmp/pipe-out-$i"
   end=$(date +%s.%N)
-  {
-    echo "check_${i}_code=$code"
-    echo "check_${i}_start=$start"
-    echo "check_${i}_end=$end"
-    echo "check_${i}_log<<PIPE_EOF_$i"; tail -n "$PIPE_LOG_LINES" "/tmp/pipe-check-$i.log"; echo; echo "PIPE_EOF_$i"
-    if [ -f "$PIPE_JUNIT" ]; then echo "check_${i}_junit<<PIPE_EOF_$i"; cat "$PIPE_JUNIT"; echo; echo "PIPE_EOF_$i"; fi
-  } >> "$PIPE_OUTPUT"
+  code=$(cat "/tmp/pipe-code-$i")
+  tail -c "$PIPE_OUTPUT_TAIL" "/tmp/pipe-out-$i" > "$R/check-$i.log"
+  rm -f "/tmp/pipe-out-$i"
+  echo "$code $start $end" > "$R/check-$i.status"
   i=$((i + 1))
-  if [ "$code" != 0 ] && [ "$required" = true ] && [ "$PIPE_MODE" = fail-fast ]; then break; fi
+  if [ "$code" != 0 ] && [ -n "$stop" ]; then break; fi
 done
+tidy
 """
 
 
-def _checks(ctx: ActionContext) -> list[Check]:
+def _checks(ctx: ActionContext, found: Conventions) -> list[Check]:
+    """The checks to run: each spec's command, or for `auto` the commands the project's AGENTS.md
+    names, else those its files show (runner/verification.py); `test-command` replaces the tests'."""
     checks: list[Check] = []
     for index, spec in enumerate(ctx.args.get("checks") or []):
         command = str(spec["run"]).strip()
         kind = str(spec.get("kind") or "")
         required = bool(spec.get("required", True))
+        missing = str(spec.get("missing") or "")
+        setup = str(spec.get("setup") or "")
         if command == "auto":
-            detected = detect(ctx.workspace, (kind,) if kind else ("tests", "lint", "types"))
+            kinds = (kind,) if kind else ("tests", "lint", "types")
+            named = [c for c in found.checks if c.kind in kinds]
+            detected = named + [c for c in detect(ctx.workspace, kinds) if c.kind not in {n.kind for n in named}]
+            detected.sort(key=lambda c: kinds.index(c.kind))
             if not detected and kind:
                 checks.append(Check(str(spec.get("name") or kind), kind, "", required))
-            for found in detected:
-                checks.append(
-                    Check(str(spec.get("name") or found.name), found.kind, found.command, required, found.junit)
-                )
+            for one in detected:
+                name = str(spec.get("name") or one.name)
+                checks.append(Check(name, one.kind, one.command, required, one.junit, one.tool, missing, setup))
         else:
             name = str(spec.get("name") or kind or f"check{index + 1}")
-            checks.append(Check(name, kind or "other", command, required))
+            junit = bool(spec.get("junit", False))
+            checks.append(Check(name, kind or "other", command, required, junit, "", missing, setup))
+    test_command = str(ctx.args.get("test-command") or "").strip()
+    if test_command:
+        others = [c for c in checks if c.kind != "tests"]
+        junit = "$PIPE_JUNIT" in test_command
+        checks = [Check("tests", "tests", test_command, True, junit), *others]
     return checks
 
 
-def verify(ctx: ActionContext) -> ActionResult:
-    checks = _checks(ctx)
-    mode = str(ctx.args.get("mode") or "fail-fast")
-    runnable = [c for c in checks if c.command]
-    env = {
-        "PIPE_CHECKS": str(len(runnable)),
-        "PIPE_MODE": mode,
-        "PIPE_JUNIT": JUNIT,
-        "PIPE_LOG_LINES": str(LOG_LINES),
-        "PIPE_SETUP": str(ctx.args.get("setup") or ""),
-    }
-    specs = {c.name: s for c in checks for s in ctx.args.get("checks") or [] if (s.get("name") or "") == c.name}
-    for index, check in enumerate(runnable):
-        env[f"PIPE_CHECK_{index}"] = check.command
-        env[f"PIPE_CHECK_SETUP_{index}"] = str((specs.get(check.name) or {}).get("setup") or "")
-        env[f"PIPE_CHECK_REQUIRED_{index}"] = "true" if check.required else "false"
-    ran = ctx.run_in_sandbox(SCRIPT, env, ())
-    if ran.output_error is not None:  # never a pass or a skip when the results cannot be read
-        return ActionResult(
-            {"ok": "false", "markdown": f"## Verification\n❌ could not read the results: {ran.output_error}"},
-            error=f"verify: could not read the results: {ran.output_error}",
-        )
-    outputs = ran.outputs
-    if outputs.get("setup_failed") == "true":
-        return ActionResult(
-            {"ok": "false", "markdown": "## Verification\n❌ Setup failed"},
-            error=f"verify: setup failed: {ctx.args.get('setup')}",
-        )
-    results: list[CheckResult] = []
-    for check in checks:
-        if not check.command:
-            results.append(CheckResult(check, "skipped"))
-            continue
-        index = runnable.index(check)
-        if f"check_{index}_code" not in outputs:
-            results.append(CheckResult(check, "skipped"))
-            continue
-        code = int(outputs[f"check_{index}_code"])
-        duration = float(outputs[f"check_{index}_end"]) - float(outputs[f"check_{index}_start"])
-        counts = parse_counts(check, outputs.get(f"check_{index}_log", ""), outputs.get(f"check_{index}_junit"))
-        results.append(CheckResult(check, "passed" if code == 0 else "failed", code, counts, round(duration, 3)))
-    ok = all(r.status != "failed" for r in results if r.check.required)
-    result_outputs: dict[str, Any] = {
+def _setup(ctx: ActionContext, found: Conventions) -> tuple[str, str]:
+    """(script, where it came from): `setup: auto` takes the project's conventions."""
+    setup = str(ctx.args.get("setup") or "").strip()
+    if setup == "auto":
+        return found.setup, found.source or "nothing to set up"
+    return setup, "the pipeline's setup"
+
+
+def _image(ctx: ActionContext, found: Conventions) -> str | None:
+    image = str(ctx.args.get("image") or "").strip()
+    if image == "auto":
+        return found.image
+    return image or None
+
+
+def _cache(ctx: ActionContext, key: str) -> str | None:
+    """The host directory holding dependency downloads for `key`, made for the sandbox user;
+    None when the run has no state directory."""
+    state_dir = getattr(ctx.options, "state_dir", None)
+    if not key or state_dir is None:
+        return None
+    path = Path(state_dir) / "cache" / "verify" / key
+    path.mkdir(parents=True, exist_ok=True)
+    uid, gid = sandbox_user(ctx.workspace)
+    if os.geteuid() == 0 and os.lstat(path).st_uid != uid:
+        os.lchown(path, uid, gid)
+    return str(path)
+
+
+def _why(ran: SandboxRun) -> str:
+    """Why a result is absent, from how the sandbox ended."""
+    status = ran.result.status.value
+    if status == "succeeded":
+        return "no exit status was written"
+    detail = f": {ran.result.detail}" if ran.result.detail else ""
+    return {"timeout": "the step timed out", "oom": "the sandbox ran out of memory"}.get(status, status + detail)
+
+
+def _read(results: ResultsDir, index: int, check: Check, ran: SandboxRun) -> CheckResult:
+    """One check's result from the results directory; `error` when it cannot be read."""
+    try:
+        status = results.read(f"check-{index}.status", 4096).decode("ascii", errors="replace").split()
+    except ResultsError as problem:
+        return CheckResult(check, "error", reason=f"{problem}: {_why(ran)}")
+    if status == ["missing"]:
+        return CheckResult(check, "missing")
+    try:
+        code, duration = int(status[0]), round(float(status[2]) - float(status[1]), 3)
+    except (IndexError, ValueError):
+        return CheckResult(check, "error", reason=f"check-{index}.status is malformed")
+    try:
+        output = results.tail(f"check-{index}.log", OUTPUT_TAIL).decode("utf-8", errors="replace")
+    except ResultsError:
+        output = ""
+    counts: dict[str, int] = {}
+    junit = f"junit-{index}.xml"
+    if check.junit or results.exists(junit):
+        try:
+            with results.open(junit, MAX_JUNIT) as (handle, _):
+                counts = junit_counts(handle)
+        except (ResultsError, ResultsUnreadable) as problem:
+            if code == 0 or results.exists(junit):
+                return CheckResult(check, "error", code, duration=duration, reason=str(problem))
+    else:
+        counts = output_counts(check, output)
+    failed = code != 0 or counts.get("failed", 0) > 0 or counts.get("errors", 0) > 0
+    if code == 127 and not counts and "not found" in output[-2000:]:
+        return CheckResult(check, "missing", code, duration=duration)
+    return CheckResult(check, "failed" if failed else "passed", code, counts, duration)
+
+
+def _outputs(results: list[CheckResult], setup: CheckResult | None) -> dict[str, Any]:
+    ok = not any(r.failing for r in results) and (setup is None or setup.status == "passed")
+    outputs: dict[str, Any] = {
         "ok": "true" if ok else "false",
-        "markdown": markdown(results),
+        "markdown": markdown(results, setup),
         "checks": json.dumps(
             [
                 {
@@ -125,16 +214,79 @@ def verify(ctx: ActionContext) -> ActionResult:
                     "counts": r.counts,
                     "duration": r.duration,
                     "required": r.check.required,
+                    "reason": r.reason,
                 }
                 for r in results
             ]
         ),
     }
     for r in results:
-        result_outputs[r.check.name] = r.status
-        result_outputs[f"{r.check.name}_counts"] = json.dumps(r.counts)
-        result_outputs[f"{r.check.name}_duration"] = str(r.duration)
-    ctx.log(result_outputs["markdown"])
-    failed = [r.check.name for r in results if r.status == "failed" and r.check.required]
-    error = f"verify: {', '.join(failed)} failed" if failed else None
-    return ActionResult(result_outputs, error=error)
+        outputs[r.check.name] = r.status
+        outputs[f"{r.check.name}_counts"] = json.dumps(r.counts)
+        outputs[f"{r.check.name}_duration"] = str(r.duration)
+    return outputs
+
+
+def verify(ctx: ActionContext) -> ActionResult:
+    image_arg = str(ctx.args.get("image") or "")
+    found = conventions(ctx.workspace, image_arg)
+    checks = _checks(ctx, found)
+    mode = str(ctx.args.get("mode") or "fail-fast")
+    setup, source = _setup(ctx, found)
+    image = _image(ctx, found)
+    runnable = [c for c in checks if c.command]
+    env = {
+        "PIPE_CHECKS": str(len(runnable)),
+        "PIPE_RESULTS": RESULTS,
+        "PIPE_OUTPUT_TAIL": str(OUTPUT_TAIL),
+        "PIPE_SETUP": setup,
+        "PIPE_SETUP_SOURCE": source,
+    }
+    for index, check in enumerate(runnable):
+        env[f"PIPE_CHECK_{index}"] = check.command
+        env[f"PIPE_CHECK_SETUP_{index}"] = check.setup
+        env[f"PIPE_CHECK_TOOL_{index}"] = check.tool
+        stop = check.required and mode == "fail-fast"
+        env[f"PIPE_CHECK_STOP_{index}"] = ("missing" if check.missing_fails else "failed") if stop else ""
+    uid, gid = sandbox_user(ctx.workspace)
+    results = ResultsDir(uid, gid)
+    try:
+        mounts = [(results.path, RESULTS)]
+        cache = _cache(ctx, found.cache_key) if setup else None
+        if cache is not None:
+            mounts.append((cache, CACHE))
+            env.update(CACHE_VARIABLES)
+        if image:
+            ctx.log(f"verify: image {image}")
+        ran: SandboxRun = ctx.run_in_sandbox(SCRIPT, env, tuple(mounts), credentials=False, image=image)
+        setup_result = _setup_result(results, ran, source) if setup else None
+        read: list[CheckResult] = []
+        setup_failed = setup_result is not None and setup_result.status != "passed"
+        stopped = setup_failed
+        for check in checks:
+            if not check.command or stopped:
+                why = "setup failed" if setup_failed and check.command else ""
+                read.append(CheckResult(check, "skipped", reason=why))
+                continue
+            result = _read(results, runnable.index(check), check, ran)
+            read.append(result)
+            stopped = mode == "fail-fast" and result.failing
+    finally:
+        results.close()
+    outputs = _outputs(read, setup_result)
+    ctx.log(outputs["markdown"])
+    failed = [r.check.name for r in read if r.failing]
+    if setup_result is not None and setup_result.status != "passed":
+        failed.insert(0, "setup")
+    return ActionResult(outputs, error=f"verify: {', '.join(failed)} failed" if failed else None)
+
+
+def _setup_result(results: ResultsDir, ran: SandboxRun, source: str) -> CheckResult:
+    check = Check("setup", "setup", source)
+    try:
+        code = int(results.read("setup.status", 64).strip() or b"x")
+    except ResultsError as problem:
+        return CheckResult(check, "error", reason=f"{problem}: {_why(ran)}")
+    except ValueError:
+        return CheckResult(check, "error", reason="setup.status is malformed")
+    return CheckResult(check, "passed" if code == 0 else "failed", code)

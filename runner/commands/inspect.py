@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from runner.errors import UsageError
 from runner.store import AttemptRecord, RunRecord, StepRecord, Store
@@ -52,7 +52,15 @@ def show_run(store: Store, run_id: str, out: TextIO, *, json_lines: bool) -> int
     steps = store.steps(run.id)
     attempts = store.attempts(run.id)
     if json_lines:
-        record = {"run": asdict(run), "steps": [asdict(s) for s in steps], "attempts": [asdict(a) for a in attempts]}
+        record = {
+            "run": asdict(run),
+            "steps": [asdict(s) for s in steps],
+            "attempts": [asdict(a) for a in attempts],
+            "egress": [
+                {"step": step, "iteration": iteration, "attempt": number, "requests": requests}
+                for (step, iteration, number), requests in _egress(store, run.id)[0].items()
+            ],
+        }
         out.write(json.dumps(record) + "\n")
         return 0
     _show_text(store, run, steps, attempts, _Printable(out))
@@ -81,6 +89,14 @@ def _show_text(
         out.write(f"  parent: {run.parent_id} (child {run.child_key})\n")
     for child in store.children(run.id):
         out.write(f"  child {child.child_key}: {child.id} {child.status}\n")
+    from runner.agents.usage import run_usage
+
+    usage = run_usage(store, run.id)
+    if usage.steps:
+        out.write(f"  agents: {usage.describe()}\n")
+    egress, audit = _egress(store, run.id)
+    if audit is not None:
+        out.write(f"  egress audit: the run needed  allow: [{', '.join(audit)}]\n")
     for step in steps:
         label = step.step_id + (f" #{step.iteration}" if step.iteration else "")
         out.write(f"\n{label}: outcome {step.outcome}, conclusion {step.conclusion}, {step.attempts} attempt(s)\n")
@@ -92,12 +108,45 @@ def _show_text(
             took = format_duration((attempt.finished_at or time.time()) - attempt.started_at)
             code = "-" if attempt.exit_code is None else str(attempt.exit_code)
             started = _when(attempt.started_at)
-            out.write(f"  attempt {attempt.number}: {attempt.status}, exit code {code}, started {started}, {took}\n")
+            on = f", runtime {attempt.runtime}" if attempt.runtime else ""
+            out.write(f"  attempt {attempt.number}: {attempt.status}, exit code {code}, started {started}, {took}")
+            out.write(f"{on}\n")
             if attempt.error:
                 out.write(f"    error: {attempt.error}\n")
+            for line in _egress_lines(egress.get((attempt.step_id, attempt.iteration, attempt.number), [])):
+                out.write(f"    egress: {line}\n")
         for name, value in step.outputs.items():
             shown = value if "\n" not in value else value.replace("\n", "\n" + " " * (6 + len(name)))
             out.write(f"  output {name}: {shown}\n")
+
+
+def _egress(store: Store, run_id: str) -> tuple[dict[tuple[str, int, int], list[dict[str, Any]]], list[str] | None]:
+    """The run's egress records by (step, iteration, attempt), and its audit's `allow:` list (None
+    when no step was audited)."""
+    found: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    audit: list[str] | None = None
+    for _, _, kind, step, data in store.events(run_id):
+        if kind == "egress" and step:
+            key = (step, int(data.get("iteration", 0)), int(data.get("attempt", 0)))
+            found.setdefault(key, []).extend(data.get("requests", []))
+        elif kind == "egress_audit":
+            audit = [str(entry) for entry in data.get("allow", [])]
+    return found, audit
+
+
+def _egress_lines(requests: list[dict[str, Any]]) -> list[str]:
+    """One line per destination: `host:port allowed|refused (N requests, B bytes out, B bytes in)`."""
+    totals: dict[tuple[str, int, bool], list[int]] = {}
+    for request in requests:
+        key = (str(request["host"]), int(request["port"]), bool(request["allowed"]))
+        total = totals.setdefault(key, [0, 0, 0])
+        total[0] += 1
+        total[1] += int(request.get("bytes_sent", 0))
+        total[2] += int(request.get("bytes_received", 0))
+    return [
+        f"{host}:{port} {'allowed' if allowed else 'refused'} ({n} request(s), {out} B out, {back} B in)"
+        for (host, port, allowed), (n, out, back) in sorted(totals.items())
+    ]
 
 
 def show_logs(store: Store, run_id: str, step: str | None, out: TextIO, *, follow: bool, poll: float = 0.25) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__
 from runner.actions import ACTIONS
-from runner.errors import ExitCode, UsageError
+from runner.errors import ExitCode, PipeError, UsageError
 from runner.events import event_inputs, load_event
 from runner.forges import open_forge
 from runner.inputs import parse_assignments, resolve_inputs
@@ -19,11 +20,21 @@ from runner.plan import format_plan, plan
 from runner.spec import load_pipeline
 from runner.store import Store
 
+if TYPE_CHECKING:
+    from runner.engine import Engine
+    from runner.reporters import Reporter
 
-def load(file: str) -> Pipeline:
-    """Load `file`, turning an unreadable file into a UsageError (exit 2)."""
+
+def load(file: str, notes: TextIO | None = None) -> Pipeline:
+    """Load `file` (a path, or the name of a shipped pipeline: see `locate_pipeline`), turning an
+    unreadable file into a UsageError (exit 2). Which file was taken is written to `notes`."""
+    from runner.resources import locate_pipeline
+
+    path, note = locate_pipeline(file)
+    if note and notes is not None:
+        print(f"pipe: {note}", file=notes)
     try:
-        return load_pipeline(file)
+        return load_pipeline(path)
     except OSError as error:
         raise UsageError(f"{file}: cannot read: {error.strerror}") from None
 
@@ -47,6 +58,12 @@ def needs_forge(pipeline: Pipeline) -> bool:
     return pipeline.report.issue_comment is not None
 
 
+def close_reporters(engine: Engine | None, reporter: Reporter) -> None:
+    """Close every reporter of the run: the engine's (the console plus the pipeline's `report:`
+    destinations, whose last writes are waited for within their grace), else the console alone."""
+    (engine.reporter if engine is not None else reporter).close()
+
+
 def _interrupt_on_sigterm() -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -66,19 +83,22 @@ def run_pipeline(
     workspace: Path | None = None,
     token_file: Path | None = None,
     ca_bundle: Path | None = None,
+    host_root: str | None = None,
     forge_settings: dict[str, str] | None = None,
     publish: bool = True,
     default_image: str | None = None,
     parent: tuple[str, str] | None = None,
+    trigger: str | None = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the pipeline in `file` with `--input` assignments.
+    `trigger` is recorded as who started the run (default: `parent`, `actions` or `cli`).
 
     Returns the run's exit code (0, 1, 3 or 130). Raises UsageError (2) for bad input and
     EngineUnavailable (4) when Docker does not answer.
     """
     from runner.secrets import ChildChannel, read_child_channel
 
-    pipeline = load(file)
+    pipeline = load(file, sys.stderr)
     channel = read_child_channel(os.environ) if parent else ChildChannel()  # a parent's secrets and inputs
     given: dict[str, Any] = {**parse_assignments(assignments), **channel.inputs}
     event = load_event(os.environ)
@@ -105,8 +125,9 @@ def run_pipeline(
     forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if needs_forge(pipeline) else None
     reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
     store = Store(state_dir)
-    backend = make_backend("docker")
+    backend = make_backend("docker", host_root=host_root)
     _interrupt_on_sigterm()
+    engine: Engine | None = None
     try:
         options = RunOptions(
             event=event,
@@ -119,10 +140,12 @@ def run_pipeline(
             ca_bundle=ca_bundle,
             forge=forge,
             publish=publish,
+            trigger=trigger or ("parent" if parent else "actions" if os.environ.get("GITHUB_ACTIONS") else "cli"),
         )
-        result = Engine(pipeline, store, backend, reporter, options).run(inputs)
+        engine = Engine(pipeline, store, backend, reporter, options)
+        result = engine.run(inputs)
     finally:
-        reporter.close()
+        close_reporters(engine, reporter)
         backend.close()
         store.close()
     return int(result.exit_code)
@@ -139,6 +162,7 @@ def decide_run(
     secret_files: list[Path] | None = None,
     token_file: Path | None = None,
     ca_bundle: Path | None = None,
+    host_root: str | None = None,
 ) -> int:
     """Record `decision` (approved|rejected) on the run's open wait point, then continue the run.
     Raises UsageError when the run is not waiting."""
@@ -162,6 +186,7 @@ def decide_run(
         secret_files=secret_files,
         token_file=token_file,
         ca_bundle=ca_bundle,
+        host_root=host_root,
     )
 
 
@@ -176,6 +201,8 @@ def resume_run(
     secret_files: list[Path] | None = None,
     token_file: Path | None = None,
     ca_bundle: Path | None = None,
+    host_root: str | None = None,
+    force: bool = False,
 ) -> int:
     """Continue a stored run: take its lease (RunBusy, exit 2, when a live process holds it),
     remove containers a dead runner left, undo the changes of the steps that run again, run them.
@@ -184,7 +211,7 @@ def resume_run(
     from runner.objects import ObjectStore
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
-    from runner.resume import prepare, restart_index
+    from runner.resume import plan_restart, prepare
     from runner.secrets import read_child_channel, resolve_secrets
     from runner.spec import parse_pipeline
     from sandbox import backend as make_backend
@@ -203,9 +230,10 @@ def resume_run(
         secrets = resolve_secrets(pipeline, os.environ, secret_files or [], passed)
         settings = record.outputs.get("forge")
         forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if settings else None
-        backend = make_backend("docker")
+        backend = make_backend("docker", host_root=host_root)
         reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
         _interrupt_on_sigterm()
+        engine: Engine | None = None
         try:
             options = RunOptions(
                 state_dir=state_dir,
@@ -219,8 +247,17 @@ def resume_run(
             )
             engine = Engine(pipeline, store, backend, reporter, options)
             engine.claim(record.id)
-            restart = restart_index(pipeline, store, record.id, from_step)
-            done = prepare(pipeline, store, backend, ObjectStore(state_dir / "objects"), record.id, restart)
+            mask = engine.masker.mask_value
+            restart, inner, changed = plan_restart(pipeline, store, record.id, from_step, forge, mask)
+            objects = ObjectStore(state_dir / "objects")
+            try:
+                done = prepare(pipeline, store, backend, objects, record.id, restart, inner, force=force)
+            except PipeError:
+                engine.unclaim()  # refused or stopped: the run stays as it was, free to resume
+                raise
+            if changed:  # a forge read answers differently now: the run says so, and restarts there
+                store.add_event(record.id, "inputs_changed", None, {"steps": changed})
+                reporter.event("inputs_changed", {"run": record.id, "steps": changed})
             reporter.event(
                 "resume_prepared",
                 {
@@ -229,11 +266,12 @@ def resume_run(
                     "containers_removed": done.reaped,
                     "paths_restored": done.restored,
                     "changes_undone": done.undone,
+                    "paths": list(done.paths),
                 },
             )
-            result = engine.resume(ResumePoint(record.id, restart, frozenset(skip)))
+            result = engine.resume(ResumePoint(record.id, restart, frozenset(skip), inner))
         finally:
-            reporter.close()
+            close_reporters(engine, reporter)
             backend.close()
     finally:
         store.close()

@@ -29,6 +29,9 @@ def _describe(kind: str, data: Mapping[str, Any]) -> str | None:
     step = data.get("step", "")
     if kind == "run_started":
         return f"run {data['run']}: {data['pipeline']} ({data['steps']} steps)"
+    if kind == "inputs_changed":
+        changed = "; ".join(f"{s} ({', '.join(names)})" for s, names in data["steps"].items())
+        return f"resume: the forge answers differently now, reading again from the first: {changed}"
     if kind == "concurrency_wait":
         return f"waiting: concurrency group {data['group']!r} is busy with run {data['holder']}"
     if kind == "image":
@@ -51,10 +54,31 @@ def _describe(kind: str, data: Mapping[str, Any]) -> str | None:
         symbol = SYMBOLS.get(data["conclusion"], "?")
         note = " (continue-on-error)" if data["outcome"] != data["conclusion"] else ""
         return f"{symbol} {step}: {data['outcome']}{note} in {format_duration(data['duration'])}"
+    if kind == "resume_prepared" and data.get("paths"):
+        return "\n".join(["resume: putting back what the steps that run again changed:"]
+                         + [f"  reverted {path}" for path in data["paths"]])  # fmt: skip
+    if kind == "egress_audit":  # ready to paste under `sandbox: {egress: ...}`
+        return "egress audit: the run needed\n  allow: [" + ", ".join(printable(h) for h in data["allow"]) + "]"
     if kind == "run_finished":
         error = f": {data['error']}" if data.get("error") else ""
         return f"run {data['run']} {data['status']}{error}"
     return None
+
+
+def next_commands(data: Mapping[str, Any]) -> list[str]:
+    """After a run that failed or was cancelled, the commands to try next (empty otherwise)."""
+    if data.get("status") not in ("failed", "cancelled"):
+        return []
+    run = data["run"]
+    failed = next((s["step"] for s in data.get("steps", []) if s.get("outcome") in ("failure", "cancelled")), None)
+    logs = f"pipe logs {run} {failed}" if failed else f"pipe logs {run}"
+    return [
+        "What to do next:",
+        f"  {logs:<40} the full (masked) log" + (f" of {failed}" if failed else ""),
+        f"  {'pipe show ' + run + ' --changes':<40} what each step changed",
+        f"  {'pipe resume ' + run:<40} run again from the step that failed",
+        f"  {'pipe rollback ' + run + ' --dry-run':<40} what undoing the run would do",
+    ]
 
 
 class PlainReporter:
@@ -69,6 +93,8 @@ class PlainReporter:
             self.stream.write(printable(line) + "\n")
         if kind == "run_finished":
             self._summary(data["steps"])
+            for hint in next_commands(data):
+                self.stream.write(printable(hint) + "\n")
         self.stream.flush()
 
     def output(self, step: str, text: str) -> None:
@@ -116,6 +142,8 @@ class RichReporter:
             self.console.print(printable(line), markup=False)
         if kind == "run_finished":
             self._summary(data["steps"])
+            for hint in next_commands(data):
+                self.console.print(printable(hint), markup=False)
 
     def output(self, step: str, text: str) -> None:
         for line in text.splitlines():

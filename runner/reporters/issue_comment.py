@@ -1,7 +1,8 @@
 """Progress on the issue: one comment per pipeline and issue, edited in place as the run goes: the
 steps as a checklist with status and duration, the failing step with the masked tail of its log,
 the pull request at the end. At most one edit per interval, and always a final one. A later run for
-the same issue edits the same comment (found by its hidden marker)."""
+the same issue edits the same comment (found by its hidden marker). Writes go through an Outbox:
+a dead API never delays a step, and costs at most its grace period at the end of the run."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.errors import PipeError
+from runner.actions.stamp import stamp
 from runner.forges.base import has_marker, with_marker
+from runner.reporters.outbox import Outbox
 from runner.reporters.throttle import Throttle
 from runner.units import format_duration
 
@@ -23,7 +25,8 @@ class IssueCommentReporter:
     """Keeps the progress comment of `pipeline` on `issue` up to date on `forge`.
 
     `record(comment_id)` is told when the comment is created (so a rollback can delete it);
-    `pull_request()` gives the run's pull request URL, if any, for the last edit.
+    `pull_request()` gives the run's pull request URL, if any, for the last edit. Writes are made
+    by `outbox` (default: one of its own); `close()` waits for the last one within its grace.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class IssueCommentReporter:
         interval: float,
         record: Callable[[int], None],
         pull_request: Callable[[], str | None],
+        outbox: Outbox | None = None,
     ) -> None:
         self.forge = forge
         self.issue = issue
@@ -48,8 +52,8 @@ class IssueCommentReporter:
         self._status = "running"
         self._failed: str | None = None
         self._comment_id: int | None = None
+        self._outbox = outbox or Outbox(f"progress comment on issue #{issue}", spacing=interval)
         self._throttle = Throttle(interval, self._flush)
-        self.failures = 0
 
     def event(self, kind: str, data: Mapping[str, Any]) -> None:
         step = data.get("step")
@@ -82,8 +86,13 @@ class IssueCommentReporter:
             tail = self._tails.setdefault(step, deque(maxlen=TAIL_LINES))
             tail.extend(text.splitlines())
 
+    @property
+    def failures(self) -> int:
+        """How many writes of the comment failed so far."""
+        return self._outbox.failures
+
     def close(self) -> None:
-        pass
+        self._outbox.close()
 
     def render(self) -> str:
         with self._lock:
@@ -101,14 +110,12 @@ class IssueCommentReporter:
         url = self._pull_request()
         if url:
             lines += ["", f"Pull request: {url}"]
-        return with_marker("\n".join(lines), "progress", self.key)
+        return stamp(with_marker("\n".join(lines), "progress", self.key), self._run_id or "unknown")
 
     def _flush(self) -> None:
-        """Write the comment; a forge error is counted, never raised (progress must not fail a run)."""
-        try:
-            self._write(self.render())
-        except PipeError:
-            self.failures += 1
+        """Queue a write of the comment as it is when the write is made (never blocks; a forge
+        error is retried by the outbox, never raised: progress must not fail a run)."""
+        self._outbox.submit(self.key, lambda: self._write(self.render()))
 
     def _write(self, body: str) -> None:
         if self._comment_id is None:

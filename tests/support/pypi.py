@@ -16,7 +16,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 
-
 def package_index() -> str:
     """The Simple API pip itself uses: PIPE_TEST_PYPI, else pip's configured index-url, else pip's
     default (so no registry host is named here)."""
@@ -71,7 +70,8 @@ def sdist(project: str, version: str, into: Path) -> Path:
 
 
 def tree_diff(old: Path, new: Path, skip: tuple[str, ...] = ("PKG-INFO", ".egg-info")) -> str:
-    """A unified diff (a/ b/ prefixes) of the text files that differ between two trees."""
+    """A unified diff (a/ b/ prefixes) of the text files that differ between two trees (binary
+    files are left out)."""
 
     def files(root: Path) -> dict[str, Path]:
         return {
@@ -80,11 +80,18 @@ def tree_diff(old: Path, new: Path, skip: tuple[str, ...] = ("PKG-INFO", ".egg-i
             if p.is_file() and not any(part.endswith(skip) or part in skip for part in p.relative_to(root).parts)
         }
 
+    def lines(path: Path | None) -> list[str] | None:
+        try:
+            return path.read_text().splitlines(keepends=True) if path is not None else []
+        except UnicodeDecodeError:
+            return None  # a binary file: not part of a text diff
+
     before, after = files(old), files(new)
     chunks: list[str] = []
     for path in sorted(set(before) | set(after)):
-        a = before[path].read_text().splitlines(keepends=True) if path in before else []
-        b = after[path].read_text().splitlines(keepends=True) if path in after else []
+        a, b = lines(before.get(path)), lines(after.get(path))
+        if a is None or b is None:
+            continue
         if a != b:
             chunks += difflib.unified_diff(a, b, f"a/{path}" if a else "/dev/null", f"b/{path}" if b else "/dev/null")
     return "".join(chunks)
