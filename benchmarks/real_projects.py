@@ -11,6 +11,12 @@ Python projects come from the package index pip is configured with, Node ones th
 since no Go proxy or crates registry may be reachable; those run in an image with Debian's
 toolchains (TOOLCHAINS below) and, Debian holding one release, with a documentation change as the
 issue. HTTPS in sandboxes uses the host's CA bundle (--ca-bundle).
+
+Both releases are compared as a repository would hold them (what their .gitignore leaves out, such
+as a generated _version.py or a shipped .pytest_cache, is in neither), by git's diff of text files,
+leaving out .github/workflows (which pipe does not let an agent change). Counts on both sides are
+written alike (`P passed, F failed[, E errors][, S skipped]`) and must be equal. The CI subset is
+tests/test_real_projects_docker.py.
 """
 
 from __future__ import annotations

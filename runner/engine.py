@@ -28,6 +28,8 @@ from runner.actions import MAX_CAPTURE, ActionContext, ActionResult, RunState, S
 from runner.cabundle import install_ca_bundle
 from runner.changes import Recorder
 from runner.credentials import github_environment
+from runner.egress.policy import minimal_allow
+from runner.egress.run import RunEgress
 from runner.errors import EngineUnavailable, ExitCode, InputRefused, PipeError, TemplateError
 from runner.expressions import Expressions
 from runner.lease import LEASE_SECONDS, Lease, process_alive
@@ -41,8 +43,6 @@ from runner.reporters.issue_comment import IssueCommentReporter
 from runner.reporters.webhook import WebhookReporter
 from runner.results import Outcome, RunResult, RunStatus, StepResult
 from runner.rollback import Undoer, plan_rollback
-from runner.egress.policy import minimal_allow
-from runner.egress.run import RunEgress
 from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, check_workspace, prepare_workspace
 from runner.snapshot import Workspace
 from runner.store import GroupBusy, StepRecord, Store
@@ -286,10 +286,10 @@ class Engine:
             max_log=self.options.max_log,
             egress=self._egress,
         )
-        with contextlib.suppress(PipeError):  # the first steps' sandboxes start while the workspace is
-            self._pipeline_env = self._render_pipeline_env()  # scanned; an error here is raised below
-            sandboxes.warm(steps)
         try:
+            with contextlib.suppress(PipeError):  # the first steps' sandboxes start while the workspace
+                self._pipeline_env = self._render_pipeline_env()  # is scanned; an error is raised below
+                sandboxes.warm(steps)
             self._watcher = Watcher(workspace)
             self._watcher.start()
             self._recorder.baseline()
@@ -315,6 +315,7 @@ class Engine:
             self._pipeline_env = self._render_pipeline_env()
             for runtime in sorted({self._settings(step).runtime or "auto" for step in self.pipeline.all_steps()}):
                 self.backend.resolve_runtime(runtime)  # an unknown runtime fails the run before its first step
+            self._egress.check()  # so does an allow-list entry that names nothing
             self._run_steps(steps, sandboxes, iteration=0)
             failed = any(r.conclusion is Outcome.FAILURE for r in self._order)
             status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
@@ -333,6 +334,8 @@ class Engine:
             try:
                 sandboxes.close()
                 self._close_egress()
+                with contextlib.suppress(Exception):  # a container a killed runner was still creating
+                    self.backend.reap({"pipe.run": run_id})
                 self._watcher.close()
                 if status is RunStatus.FAILED:
                     self._rollback_on_failure()
@@ -351,6 +354,7 @@ class Engine:
                 status=status.value,
                 error=error,
                 steps=[{"step": r.step_id, **_summary(r)} for r in self._order],
+                **_agent_totals(self._order),
             )
         finally:
             self.store.update_run(
@@ -933,6 +937,27 @@ def _render_or(expressions: Expressions, template: str) -> str:
         return expressions.render(template)
     except TemplateError:
         return template
+
+
+def _agent_totals(results: list[StepResult]) -> dict[str, Any]:
+    """`agent_cost_usd` and `agent_turns` summed over the agent steps that reported them (the
+    `cost_usd` and `turns` outputs of runner/actions/agent.py); {} when none did."""
+    cost, turns, seen = 0.0, 0, False
+    for result in results:
+        for key in ("cost_usd", "turns"):
+            value = result.outputs.get(key)
+            try:
+                number = float(value) if value not in (None, "") else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None:
+                continue
+            seen = True
+            if key == "cost_usd":
+                cost += number
+            else:
+                turns += int(number)
+    return {"agent_cost_usd": round(cost, 6), "agent_turns": turns} if seen else {}
 
 
 def _summary(result: StepResult) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -282,6 +283,7 @@ class Store:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "state.db"
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._writing = threading.RLock()
         self._db.row_factory = sqlite3.Row
         self._wal_mode()
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -305,14 +307,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error). The
+        connection is shared by the run's threads (reporters record what they create from their
+        own), so one transaction at a time holds it."""
+        with self._writing:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self.transaction() as db:

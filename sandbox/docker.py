@@ -103,7 +103,7 @@ class DockerBackend:
 
     def __init__(self, client: Any | None = None, host_root: str | None = None) -> None:
         self._client = client
-        self._removals = ThreadPoolExecutor(max_workers=int(os.environ.get("PIPE_RM_WORKERS", "2")), thread_name_prefix="pipe-remove")
+        self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipe-remove")
         self._runtimes: tuple[frozenset[str], str] | None = None
         self._broken: set[str] = set()  # runtimes `auto` picked that failed to start a container
         self._lock = threading.Lock()

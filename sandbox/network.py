@@ -13,6 +13,7 @@ Proxy and networks carry pipe's labels and are removed with the run or reaped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -196,28 +197,36 @@ class EgressProxy:
         import docker
 
         if self._container is not None:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 self._container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
             self._container = None
         for network in self._networks:
-            try:
-                network.remove()
-            except docker.errors.NotFound:
-                pass
+            _remove_network(network)
         self._networks.clear()
+
+
+def _remove_network(network: Any) -> None:
+    """Remove `network`, first cutting off what is still attached to it (the run's sandboxes still
+    being removed in the background). One that still will not go is left for `reap` (labelled)."""
+    import docker
+
+    with contextlib.suppress(docker.errors.NotFound):
+        try:
+            network.remove()
+        except docker.errors.APIError:
+            network.reload()
+            for container_id in network.attrs.get("Containers") or {}:
+                with contextlib.suppress(docker.errors.APIError):
+                    network.disconnect(container_id, force=True)
+            with contextlib.suppress(docker.errors.APIError):
+                network.remove()
 
 
 def reap_networks(client: Any, labels: Mapping[str, str]) -> int:
     """Remove every network carrying all `labels` (after their containers were removed)."""
-    import docker
 
     filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
     found = client.networks.list(filters=filters)
     for network in found:
-        try:
-            network.remove()
-        except docker.errors.NotFound:
-            pass
+        _remove_network(network)
     return len(found)

@@ -255,7 +255,8 @@ def test_allowed_host_only_no_bypass(cli, tmp_path: Path, servers: Servers, monk
     assert "GET /ok.txt" in Servers.requests(servers.allowed)
     # The made-up name carrying data never reached an interface that existed before the run
     # (the host's own, the default bridge, the test network): it never left the run's network.
-    print("SEEN", seen, before); assert not (set(seen) & before), seen
+    assert seen, "the sniffer saw the query on the run's own network, so it would see it anywhere else"
+    assert not (set(seen) & before), seen
     # Every request through the proxy is recorded, refused ones too.
     events = [data for _, _, kind, step, data in store.events(record.id) if kind == "egress"]
     requests = [(r["host"], r["port"], r["allowed"]) for e in events for r in e["requests"]]
@@ -341,7 +342,9 @@ def test_presets_expand_and_bad_entries_are_refused() -> None:
 def test_squid_config_refuses_all_but_the_rules_per_subnet() -> None:
     enforce = EgressPolicy("allow", ("example.com:8443",))
     audit = EgressPolicy("allow", (), "audit")
-    text = squid_config({enforce.key: enforce, audit.key: audit}, {enforce.key: "10.1.0.0/16", audit.key: "10.2.0.0/16"})
+    text = squid_config(
+        {enforce.key: enforce, audit.key: audit}, {enforce.key: "10.1.0.0/16", audit.key: "10.2.0.0/16"}
+    )
     assert text.splitlines()[-1] == "http_access deny all"
     assert "acl net0 src 10.2.0.0/16\nhttp_access allow net0\n" in text  # audit: everything, recorded
     assert "acl net1 src 10.1.0.0/16\nacl n1r0h dstdomain -n example.com\nacl n1r0p port 8443\n" in text
@@ -361,3 +364,51 @@ def test_log_lines_give_requests_and_the_minimal_allow_list() -> None:
         ("example-other", 8000, False, 3400),
     ]
     assert minimal_allow([r.as_dict() for r in requests]) == ["example-other:8000", "pypi.example"]
+
+
+@docker_test
+def test_a_bad_entry_fails_the_run_before_its_first_step(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_pipeline(
+        tmp_path,
+        """\
+        version: 1
+        name: egress-bad
+        steps:
+          - id: one
+            sandbox: {egress: {allow: ["example.com:99999"]}}
+            run: echo never
+        """,
+    )
+    result = cli("run", str(path), "--state-dir", str(tmp_path / "state"))
+    assert result.code == 1, result.out + result.err
+    assert "sandbox.egress.allow: 'example.com:99999' is neither a preset" in result.out + result.err
+    store = Store(tmp_path / "state")
+    record = store.run("latest")
+    assert record.status == "failed" and not store.attempts(record.id)
+    store.close()
+
+
+def test_bad_egress_values_are_named_with_file_line_and_key(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_pipeline(
+        tmp_path,
+        """\
+        version: 1
+        name: x
+        steps:
+          - id: a
+            sandbox: {egress: {allow: ["exa mple"]}}
+            run: "true"
+          - id: b
+            sandbox: {egress: sometimes}
+            run: "true"
+        """,
+    )
+    result = cli("validate", str(path))
+    assert result.code == 2
+    assert (
+        f"{path}:5:32: steps[0].sandbox.egress.allow[0]: 'exa mple' is neither a preset nor a host, *.domain or "
+        "host:port" in result.out + result.err
+    )
+    assert (
+        f"{path}:8:23: steps[1].sandbox.egress: 'sometimes' is not one of ['none', 'open']" in result.out + result.err
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,8 @@ def verify(ctx: ActionContext) -> ActionResult:
     results = ResultsDir(uid, gid)
     try:
         mounts = [(results.path, RESULTS)]
-        cache = _cache(ctx, found.cache_key) if setup else None
+        compiles = any(re.search(r"\b(go|cargo)\b", c.command) for c in runnable)  # their build caches too
+        cache = _cache(ctx, found.cache_key) if setup or compiles else None
         if cache is not None:
             mounts.append((cache, CACHE))
             env.update(CACHE_VARIABLES)

@@ -17,6 +17,7 @@ from runner.forges import open_forge
 from runner.inputs import parse_assignments, resolve_inputs
 from runner.model import Pipeline
 from runner.plan import format_plan, plan
+from runner.sandboxing import prepare_workspace
 from runner.spec import load_pipeline
 from runner.store import Store
 
@@ -221,6 +222,13 @@ def resume_run(
         record = store.run(run_id)
         if record.status == "succeeded":
             raise UsageError(f"run {record.id} already succeeded; nothing to resume")
+        if not record.workspace:
+            # The runner died between recording the run and its workspace: no step ran yet, so the
+            # default workspace is the one (never the current directory, which Path("") would be).
+            default = state_dir / "runs" / record.id / "workspace"
+            prepare_workspace(default)
+            store.update_run(record.id, workspace=str(default))
+            record = store.run(record.id)
         pipeline = parse_pipeline(store.pipeline_definition(record.id).encode(), record.pipeline_path)
         check_actions(pipeline)
         unknown = [name for name in skip if name not in {s.id for s in pipeline.all_steps()}]

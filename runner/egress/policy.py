@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from runner.egress.registries import resolve
 from runner.errors import UsageError
 
 PRESETS = Path(__file__).resolve().parent / "presets.yml"
@@ -78,7 +79,8 @@ def rules(policy: EgressPolicy) -> list[Rule]:
     found: list[Rule] = []
     for entry in policy.allow:
         if entry in presets():
-            found += [_rule(item) for item in presets()[entry]]
+            for item in presets()[entry]:
+                found += [_rule(host) for host in resolve(item)] if item.startswith("@") else [_rule(item)]
         else:
             found.append(_rule(entry))
     return found

@@ -29,8 +29,6 @@ class RunEgress:
     ) -> None:
         self._backend = backend
         self._policies = {policy.key: policy for policy in policies if policy.kind == "allow"}
-        for policy in self._policies.values():
-            rules(policy)  # a bad entry fails the run before its first step
         self._labels = labels
         self._progress = progress
         self._proxy: EgressProxy | None = None
@@ -47,6 +45,12 @@ class RunEgress:
                 proxy.start(keys, lambda subnets: squid_config(self._policies, subnets), self._progress)
                 self._proxy = proxy
             return self._proxy
+
+    def check(self) -> None:
+        """Raise UsageError naming the first allow-list entry that is neither a preset, a host,
+        a `*.domain` nor a `host:port` (so the run fails before its first step)."""
+        for policy in self._policies.values():
+            rules(policy)
 
     @property
     def policies(self) -> list[EgressPolicy]:

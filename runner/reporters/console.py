@@ -61,7 +61,10 @@ def _describe(kind: str, data: Mapping[str, Any]) -> str | None:
         return "egress audit: the run needed\n  allow: [" + ", ".join(printable(h) for h in data["allow"]) + "]"
     if kind == "run_finished":
         error = f": {data['error']}" if data.get("error") else ""
-        return f"run {data['run']} {data['status']}{error}"
+        agents = ""
+        if "agent_cost_usd" in data:
+            agents = f" (agents: ${data['agent_cost_usd']:.4f}, {data.get('agent_turns', 0)} turns)"
+        return f"run {data['run']} {data['status']}{agents}{error}"
     return None
 
 

@@ -425,7 +425,10 @@ def requests(output: str) -> list[dict[str, Any]]:
     for line in output.splitlines():
         at = line.find(REPORT_PREFIX)
         if at != -1:
-            found.append(json.loads(base64.b64decode(line[at + len(REPORT_PREFIX) :].strip())))
+            try:
+                found.append(json.loads(base64.b64decode(line[at + len(REPORT_PREFIX) :].strip())))
+            except ValueError:  # pipe masked a secret inside it (it masks base64 forms too)
+                found.append({"masked": line[at:]})
     return found
 
 
