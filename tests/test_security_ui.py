@@ -272,3 +272,27 @@ def test_approve_end_to_end_with_the_page_token(tmp_path: Path, cli: Callable[..
     assert response.status_code == 202
     ui.wait_for_actions(timeout=120)
     assert Store(state).run(run_id).status == "succeeded"
+
+
+def test_resume_is_allowed_for_a_failed_run_only_from_one_of_its_steps(tmp_path: Path) -> None:
+    started: list[list[str]] = []
+    (run_id,) = fake_runs(tmp_path, 1, status="failed")
+    (done_id,) = fake_runs(tmp_path / "other", 1, status="succeeded")
+    ui = UI(tmp_path, spawn=started.append)
+    client = TestClient(ui.application(), base_url=BASE)
+    token = page_token(client, run_id)
+    assert token and 'id="resume-form"' in client.get(f"/runs/{run_id}").text
+    base = [sys.executable, "-m", "runner", "resume", "--state-dir", str(tmp_path)]
+    for data, argv in (({}, base), ({"from": "count"}, [*base, "--from=count"])):
+        response = client.post(f"/api/runs/{run_id}/resume", data={"csrf": token, **data}, headers=SAME_ORIGIN)
+        assert response.status_code == 202, response.text
+        assert started[-1] == [*argv, "--", run_id]
+    for bad in ("--hard", "nope", "count --skip greet"):
+        response = client.post(f"/api/runs/{run_id}/resume", data={"csrf": token, "from": bad}, headers=SAME_ORIGIN)
+        assert response.status_code == 400, bad
+    other = UI(tmp_path / "other", spawn=started.append)
+    other_client = TestClient(other.application(), base_url=BASE)
+    other_token = page_token(other_client, done_id)
+    response = other_client.post(f"/api/runs/{done_id}/resume", data={"csrf": other_token}, headers=SAME_ORIGIN)
+    assert response.status_code == 409
+    assert len(started) == 2

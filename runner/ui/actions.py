@@ -1,8 +1,9 @@
 """The actions `pipe ui` can start, each a fixed `pipe` command line (an allow-list): approve,
-reject and rollback. A value from the request reaches the command line only once checked: the run
-id matched exactly against the store, the rollback mode against `runner.rollback.MODES`, a step id
-against the run's steps, a count parsed as an integer, a comment free of control characters; each
-as one `--option=value` word, and the run id after `--`."""
+reject, rollback and resume (optionally again from a top-level step). A value from the request
+reaches the command line only once checked: the run id matched exactly against the store, the
+rollback mode against `runner.rollback.MODES`, a step id against the run's steps, a count parsed
+as an integer, a comment free of control characters; each as one `--option=value` word, and the
+run id after `--`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from runner.errors import PipeError
 from runner.rollback import MODES
 from runner.store import RunRecord, Store
 
-ACTIONS = ("approve", "reject", "rollback")
+ACTIONS = ("approve", "reject", "rollback", "resume")
+RESUMABLE = ("failed", "cancelled", "running")  # `running` with a dead runner: resume takes its lease
 COMMENT_LIMIT = 4000
 _RUN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,79}")
 _COUNT = re.compile(r"[1-9][0-9]{0,5}")
@@ -70,6 +72,14 @@ def action_argv(store: Store, state_dir: Path, action: str, run_id: str, form: M
     if action == "rollback":
         mode, steps, to = rollback_options(store, run.id, form)
         argv.append({"hard": "--hard", "soft": "--soft", "steps": f"--steps={steps}", "to": f"--to={to}"}[mode])
+    elif action == "resume":
+        if run.status not in RESUMABLE:
+            raise ActionRefused(409, f"run {run.id} is {run.status}; only a failed or cancelled run is resumed here")
+        start = form.get("from", "")
+        if start:
+            if start not in {step.step_id for step in store.steps(run.id) if step.iteration == 0}:
+                raise ActionRefused(400, f"run {run.id} has no top-level step {start!r}")
+            argv.append(f"--from={start}")
     elif comment := form.get("comment", ""):
         if len(comment) > COMMENT_LIMIT or _CONTROL.search(comment):
             raise ActionRefused(400, f"a comment is at most {COMMENT_LIMIT} characters, without control characters")

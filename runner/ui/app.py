@@ -115,6 +115,7 @@ class UI:
         try:
             detail = run_detail(store, self.state_dir, request.path_params["run_id"])
             live = live_attempt(store, store.run(detail["run"]["id"]))
+            top_steps = [s.step_id for s in store.steps(detail["run"]["id"]) if s.iteration == 0]
         except PipeError as error:
             return self._page(request, "error.html", 404, message=str(error))
         finally:
@@ -124,7 +125,14 @@ class UI:
             text, offset = read_tail(live.log_path) if live.log_path else ("", 0)
             log = {"step": live.step_id, "attempt": live.id, "text": text, "offset": offset}
         fragment = self.render("_run_live.html", **detail)
-        return self._page(request, "run.html", live_html=fragment, version=version(fragment), **{**detail, "log": log})
+        return self._page(
+            request,
+            "run.html",
+            live_html=fragment,
+            version=version(fragment),
+            **{**detail, "log": log},
+            top_steps=top_steps,
+        )
 
     # ---- JSON and live updates ---------------------------------------------------------------
 
@@ -260,7 +268,7 @@ class UI:
         return JSONResponse({"plan": format_plan(plan), "changes": len(plan.changes)})
 
     async def act(self, request: Request, action: str) -> Response:
-        """An allowed action (approve, reject, rollback) started as a fixed `pipe` command line; 202.
+        """An allowed action (approve, reject, rollback, resume) started as a fixed `pipe` command line; 202.
         The CSRF token and origin were checked by RequestCheck before this runs."""
         if self.read_only:
             return JSONResponse({"error": "pipe ui runs read-only"}, status_code=403)
