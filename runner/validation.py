@@ -123,7 +123,31 @@ def check_semantics(file: str, doc: Document) -> list[Diagnostic]:
         reporter.add(("on-failure",), "'steps' is required with rollback: partial")
     seen: dict[str, int] = {}
     _check_steps(reporter, data.get("steps"), ("steps",), inputs, seen)
+    _check_agent_credentials(reporter, data.get("steps"), ("steps",), data.get("credentials") or [])
     return sorted(set(reporter.found))
+
+
+def _check_agent_credentials(reporter: _Reporter, steps: Any, base: Path, inherited: Any) -> None:
+    """An agent step never holds the GitHub token (DESIGN.md principle 12) unless it says so with
+    `with: {unsafe-github-token: true}`: its credentials are its own `credentials:`, else the
+    pipeline's."""
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        path = base + (index,)
+        repeat = _dict(step.get("repeat"))
+        if repeat:
+            _check_agent_credentials(reporter, repeat.get("steps"), path + ("repeat", "steps"), inherited)
+        if step.get("uses") != "agent":
+            continue
+        credentials = step.get("credentials", inherited)
+        if "github" in (credentials or []) and _dict(step.get("with")).get("unsafe-github-token") is not True:
+            where = path + ("credentials",) if "credentials" in step else path + ("uses",)
+            reporter.add(
+                where,
+                "an agent step does not get the GitHub token: give it `credentials: []` "
+                "(or, knowing the risk, `with: {unsafe-github-token: true}`)",
+            )
 
 
 def _dict(value: Any) -> dict[str, Any]:
