@@ -19,7 +19,6 @@ or `bridge` or a run's egress network (sandbox/network.py), optionally a read-on
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import select
 import shutil
@@ -44,7 +43,7 @@ from sandbox.hostpaths import (
     own_mounts,
     parse_host_root,
 )
-from sandbox.images import DEFAULT_IMAGE, build_context, default_image_tag
+from sandbox.images import DEFAULT_IMAGE, build_context, build_image, default_image_tag
 
 CA_BUNDLE_PATH = "/etc/pipe/ca-bundle.crt"
 CA_VARIABLES = (
@@ -188,22 +187,7 @@ class DockerBackend:
     def _build_default(self, tag: str, progress: Callable[[str], None]) -> None:
         base = os.environ.get("PIPE_SANDBOX_BASE")
         progress(f"building the sandbox image {tag} from Dockerfile.sandbox" + (f" (base {base})" if base else ""))
-        stream = self.client.api.build(
-            fileobj=io.BytesIO(build_context()),
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            buildargs={"BASE": base} if base else None,
-            labels={"pipe.image": "sandbox"},
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                raise PipeError(f"building {tag} failed: {chunk['error'].strip()}")
-            line = chunk.get("stream", "").rstrip()
-            if line:
-                progress(line)
+        build_image(self.client, build_context(), tag, "sandbox", progress, base)
 
     def prepare(self, spec: SandboxSpec) -> DockerPrepared:
         """Create and start a container for `spec`, blocked until `execute` hands it a payload.

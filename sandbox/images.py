@@ -7,7 +7,9 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 DEFAULT_IMAGE = "pipe-sandbox"
 AGENTS = Path(__file__).resolve().parent / "agents"
@@ -46,3 +48,29 @@ def default_image_tag() -> str:
         digest.update(name.encode() + b"\0" + data)
     digest.update(os.environ.get("PIPE_SANDBOX_BASE", "").encode())
     return f"{DEFAULT_IMAGE}:{digest.hexdigest()[:12]}"
+
+
+def build_image(
+    client: Any, context: bytes, tag: str, kind: str, progress: Callable[[str], None], base: str | None = None
+) -> None:
+    """Build `tag` from the uncompressed tar build `context` with the engine's builder, labelled
+    `pipe.image=KIND`, the build argument BASE set when `base` is; each line of the build's output
+    goes to `progress`. Raises runner.errors.PipeError with the builder's error when it fails."""
+    from runner.errors import PipeError
+
+    stream = client.api.build(
+        fileobj=io.BytesIO(context),
+        custom_context=True,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        buildargs={"BASE": base} if base else None,
+        labels={"pipe.image": kind},
+    )
+    for chunk in stream:
+        if "error" in chunk:
+            raise PipeError(f"building {tag} failed: {chunk['error'].strip()}")
+        line = chunk.get("stream", "").rstrip()
+        if line:
+            progress(line)

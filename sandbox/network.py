@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import PipeError
+from sandbox.images import build_image
 
 PROXY_IMAGE = "pipe-egress"
 PROXY_PORT = 3128
@@ -71,21 +72,8 @@ def ensure_proxy_image(client: Any, progress: Callable[[str], None]) -> str:
         return tag
     except docker.errors.ImageNotFound:
         pass
-    base = os.environ.get("PIPE_EGRESS_BASE")
     progress(f"building the egress proxy image {tag}")
-    stream = client.api.build(
-        fileobj=io.BytesIO(_build_context()),
-        custom_context=True,
-        tag=tag,
-        rm=True,
-        forcerm=True,
-        decode=True,
-        buildargs={"BASE": base} if base else None,
-        labels={"pipe.image": "egress"},
-    )
-    for chunk in stream:
-        if "error" in chunk:
-            raise PipeError(f"building {tag} failed: {chunk['error'].strip()}")
+    build_image(client, _build_context(), tag, "egress", lambda line: None, os.environ.get("PIPE_EGRESS_BASE"))
     return tag
 
 
