@@ -37,7 +37,7 @@ from runner.masking import LineMasker, Masker
 from runner.model import Pipeline, RetryPolicy, Step
 from runner.objects import ObjectStore
 from runner.outputs import OutputError, parse_outputs
-from runner.reporters import Fanout, Reporter
+from runner.reporters import Fanout, Reporter, settle
 from runner.reporters.github_actions import GitHubActionsReporter, in_github_actions
 from runner.reporters.issue_comment import IssueCommentReporter
 from runner.reporters.webhook import WebhookReporter
@@ -356,6 +356,7 @@ class Engine:
                 steps=[{"step": r.step_id, **_summary(r)} for r in self._order],
                 **_agent_totals(self._order),
             )
+            settle(self.reporter)  # the final report is out (or given up on) before the end is stored
         finally:
             self.store.update_run(
                 run_id,

@@ -53,3 +53,16 @@ def test_jobs_of_one_key_coalesce_and_all_are_written() -> None:
     outbox.close()
     assert written[-1] == "b" and written[-2] == "a4"
     assert not [line for line in written if line.startswith("warning")]
+
+
+def test_settle_writes_what_is_pending_now_and_keeps_the_outbox_open() -> None:
+    from runner.reporters.outbox import Outbox
+
+    written: list[str] = []
+    outbox = Outbox("test", spacing=30.0, warn=lambda message: None)
+    outbox.submit("a", lambda: written.append("first"))
+    outbox.settle()
+    outbox.submit("a", lambda: written.append("second"))  # within the spacing: would wait 30 s
+    outbox.settle()
+    assert written == ["first", "second"]
+    outbox.close()

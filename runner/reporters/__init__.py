@@ -39,6 +39,18 @@ class Fanout:
         for reporter in self.reporters:
             reporter.output(step, text)
 
+    def settle(self) -> None:
+        settle(*self.reporters)
+
     def close(self) -> None:
         for reporter in self.reporters:
             reporter.close()
+
+
+def settle(*reporters: Reporter) -> None:
+    """Let each reporter that writes in the background (it has a `settle()`) deliver what is
+    pending, within its own grace: called before a run's end is stored."""
+    for reporter in reporters:
+        method = getattr(reporter, "settle", None)
+        if callable(method):
+            method()

@@ -91,6 +91,10 @@ class IssueCommentReporter:
         """How many writes of the comment failed so far."""
         return self._outbox.failures
 
+    def settle(self) -> None:
+        """Deliver the pending edit now (the run's end is about to be stored)."""
+        self._outbox.settle()
+
     def close(self) -> None:
         self._outbox.close()
 

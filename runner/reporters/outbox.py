@@ -53,6 +53,7 @@ class Outbox:
         self._condition = threading.Condition()
         self._busy = False
         self._closed = False
+        self._hurry = False
         self._spent = 0.0
         self.failures = 0
         self.dropped = 0
@@ -88,7 +89,10 @@ class Outbox:
                     self._condition.wait()
                 if not self._pending:
                     return
-                while not self._closed and (early := self._last_end + self.spacing - time.monotonic()) > 0:
+                while (
+                    not (self._closed or self._hurry)
+                    and (early := self._last_end + self.spacing - time.monotonic()) > 0
+                ):
                     self._condition.wait(early)
                 if not self._pending:
                     continue
@@ -122,6 +126,21 @@ class Outbox:
                 self._last_end = time.monotonic()
                 self._busy = False
                 self._condition.notify_all()
+
+    def settle(self) -> None:
+        """Write what is pending now, without the spacing, waiting up to `grace` seconds (less when
+        the retry budget is nearly spent); the outbox stays open. Used before a run's end is stored,
+        so its final report is not lost to a runner killed right after."""
+        deadline = time.monotonic() + min(self.grace, max(self.budget - self._spent, 0.0))
+        with self._condition:
+            self._hurry = True
+            self._condition.notify_all()
+            while (self._pending or self._busy) and not self.exhausted:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._condition.wait(left)
+            self._hurry = False
 
     def close(self) -> None:
         """Wait up to `grace` seconds (less when the retry budget is nearly spent) for pending jobs,

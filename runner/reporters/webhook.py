@@ -47,6 +47,10 @@ class WebhookReporter:
         """How many POSTs failed so far."""
         return self._outbox.failures
 
+    def settle(self) -> None:
+        """Deliver the pending reports now (the run's end is about to be stored)."""
+        self._outbox.settle()
+
     def close(self) -> None:
         self._outbox.close()
 
