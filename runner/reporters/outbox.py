@@ -127,33 +127,32 @@ class Outbox:
                 self._busy = False
                 self._condition.notify_all()
 
+    def _drain(self) -> None:
+        """With the condition held: wake the worker and wait until nothing is pending or being
+        written, at most `grace` seconds (less when the retry budget is nearly spent)."""
+        deadline = time.monotonic() + min(self.grace, max(self.budget - self._spent, 0.0))
+        self._condition.notify_all()
+        while (self._pending or self._busy) and not self.exhausted:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._condition.wait(left)
+
     def settle(self) -> None:
         """Write what is pending now, without the spacing, waiting up to `grace` seconds (less when
         the retry budget is nearly spent); the outbox stays open. Used before a run's end is stored,
         so its final report is not lost to a runner killed right after."""
-        deadline = time.monotonic() + min(self.grace, max(self.budget - self._spent, 0.0))
         with self._condition:
             self._hurry = True
-            self._condition.notify_all()
-            while (self._pending or self._busy) and not self.exhausted:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._condition.wait(left)
+            self._drain()
             self._hurry = False
 
     def close(self) -> None:
         """Wait up to `grace` seconds (less when the retry budget is nearly spent) for pending jobs,
         then stop; warn once about anything not written."""
-        deadline = time.monotonic() + min(self.grace, max(self.budget - self._spent, 0.0))
         with self._condition:
             self._closed = True
-            self._condition.notify_all()
-            while (self._pending or self._busy) and not self.exhausted:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._condition.wait(left)
+            self._drain()
             unwritten = len(self._pending) + (1 if self._busy else 0)
             self._pending.clear()
         lost = self.dropped + unwritten
