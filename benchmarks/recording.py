@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner.changes import Recorder
-from runner.objects import ObjectStore
-from runner.snapshot import Workspace
+from runner.changes.objects import ObjectStore
+from runner.changes.recording import Recorder
+from runner.changes.snapshot import Workspace
+from runner.changes.watch import Watcher
 from runner.store import Store
-from runner.watch import Watcher
 
 
 def make_tree(root: Path, files: int) -> None:

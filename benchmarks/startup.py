@@ -41,7 +41,7 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         handle.write("\n".join(lines) + "\n")
     from runner.errors import ValidationFailed
-    from runner.spec import load_pipeline
+    from runner.pipeline.spec import load_pipeline
 
     start = time.perf_counter()
     with contextlib.suppress(ValidationFailed):

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from runner.errors import ExitCode
-
-
-class Outcome(enum.Enum):
-    """A step's `outcome` (before continue-on-error) or `conclusion` (after), as GitHub Actions names them."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-
-
-class RunStatus(enum.Enum):
-    """A run's status in the store."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    WAITING = "waiting"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+from runner.names import Outcome, RunStatus
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine, RunOptions
-from runner.lease import Lease
-from runner.spec import load_pipeline
+from runner.engine.engine import Engine, RunOptions
+from runner.engine.lease import Lease
+from runner.pipeline.spec import load_pipeline
 from runner.store import Store
 from sandbox import backend as make_backend
 from tests.support.pipelines import containers_left, write_pipeline

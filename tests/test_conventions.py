@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.conventions import conventions
-from runner.verification import Check, ResultsUnreadable, detect, junit_counts, output_counts
+from runner.verify.conventions import conventions
+from runner.verify.verification import Check, ResultsUnreadable, detect, junit_counts, output_counts
 
 
 def project(tmp_path: Path, files: dict[str, str]) -> Path:

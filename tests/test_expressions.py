@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import TemplateError
-from runner.expressions import Expressions, to_text
+from runner.pipeline.expressions import Expressions, to_text
 
 
 def test_to_text_follows_github_actions() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from runner import sandboxing
-from runner.model import SandboxSettings, Step
-from runner.sandboxing import DEFAULTS, INITIAL_AHEAD, MAX_AHEAD, Sandboxes, SandboxPlan, prestart_depth
+from runner.engine import sandboxing
+from runner.engine.sandboxing import DEFAULTS, INITIAL_AHEAD, MAX_AHEAD, Sandboxes, SandboxPlan, prestart_depth
+from runner.pipeline.model import SandboxSettings, Step
 
 
 class Started:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from runner.changes import Recorder
-from runner.objects import ObjectStore, hash_blocks, nonzero_blocks
-from runner.rollback import RollbackConflict, Undoer, plan_rollback
-from runner.snapshot import Workspace
+from runner.changes.objects import ObjectStore, hash_blocks, nonzero_blocks
+from runner.changes.recording import Recorder
+from runner.changes.rollback import RollbackConflict, Undoer, plan_rollback
+from runner.changes.snapshot import Workspace
 from runner.store import Store
 from tests.support.pipelines import write_pipeline
 from tests.test_changes_docker import state

@@ -10,8 +10,8 @@ import pytest
 
 from runner.actions import ActionContext, RunState
 from runner.actions.github import comment
+from runner.changes.rollback import RollbackConflict
 from runner.forges.local import LocalForge
-from runner.rollback import RollbackConflict
 from runner.store import ChangeRecord
 from tests.test_pr_changes import _forge, _open
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.model import SandboxSettings, Step
-from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan
+from runner.engine.sandboxing import DEFAULTS, Sandboxes, SandboxPlan
+from runner.pipeline.model import SandboxSettings, Step
 
 
 class Recording:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
-from runner import model
+from runner.pipeline import model
 from runner.resources import load_schema
 
 SCHEMA = load_schema()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.changes.rollback import fits_masked
 from runner.masking import ByteMasker, Masker
-from runner.rollback import fits_masked
 from runner.store import Store
 from tests.support.cli import CliResult
 from tests.support.leaks import forms, leaks

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import gitrefs
+from runner.changes import gitrefs
 from runner.store import Store
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import expressions
 from runner.errors import TemplateError
-from runner.expressions import Expressions
+from runner.pipeline import expressions
+from runner.pipeline.expressions import Expressions
 from runner.reporters.console import PlainReporter, RichReporter
 from runner.store import StepRecord, Store
 from runner.terminal import printable

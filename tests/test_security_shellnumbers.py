@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import TemplateError
-from runner.expressions import Expressions
+from runner.pipeline.expressions import Expressions
 from tests.support.cli import CliResult
 from tests.support.pipelines import write_pipeline
 

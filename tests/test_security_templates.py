@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import SecurityError, TemplateError
-from runner.expressions import Expressions
+from runner.pipeline.expressions import Expressions
 
 HEAD = "version: 1\nname: t\ninputs:\n  x: {type: string}\nsteps:\n  - id: a\n"
 

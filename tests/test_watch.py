@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.changes import Recorder
-from runner.objects import ObjectStore
-from runner.snapshot import Workspace
+from runner.changes.objects import ObjectStore
+from runner.changes.recording import Recorder
+from runner.changes.snapshot import Workspace
+from runner.changes.watch import Watcher
 from runner.store import Store
-from runner.watch import Watcher
 
 
 def _files(root: Path) -> list[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import yamlsafe
+from runner.pipeline import yamlsafe
 
 
 def test_core_types_and_yaml12_booleans() -> None:

@@ -37,15 +37,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from runner import agents, gitsafety
+from runner import agents
 from runner.actions import ActionContext, ActionResult
-from runner.agentresult import final_result, schema_errors
 from runner.agents import transcript
+from runner.changes import gitsafety
+from runner.changes.snapshot import Workspace
 from runner.errors import InputRefused
-from runner.expressions import to_text
 from runner.masking import Masker
+from runner.pipeline.expressions import to_text
 from runner.resources import data_path
-from runner.snapshot import Workspace
+from runner.verify.agentresult import final_result, schema_errors
 from sandbox.base import ExecStatus
 
 SCRIPT = r"""set -u

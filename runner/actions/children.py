@@ -37,9 +37,9 @@ from typing import Any
 
 from runner.actions import ActionContext, ActionResult
 from runner.errors import InputRefused, UsageError
-from runner.expressions import to_text
+from runner.pipeline.expressions import to_text
+from runner.pipeline.secrets import CHANNEL_VARIABLE
 from runner.resources import data_path
-from runner.secrets import CHANNEL_VARIABLE
 from runner.store import RunRecord
 
 Popen = subprocess.Popen[bytes]

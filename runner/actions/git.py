@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner import gitsafety
 from runner.actions import ActionContext, ActionResult
-from runner.gitrefs import branch_problem
-from runner.sandboxing import sandbox_user
+from runner.changes import gitsafety
+from runner.changes.gitrefs import branch_problem
+from runner.engine.sandboxing import sandbox_user
 from sandbox.base import ExecStatus
 
 PROTECTED = ("main", "master", "develop", "trunk", "release/*", "releases/*")

@@ -1,4 +1,4 @@
-"""Undoing what actions did outside the workspace (listed in runner.rollback.EXTERNAL_UNDO).
+"""Undoing what actions did outside the workspace (listed in runner.changes.rollback.EXTERNAL_UNDO).
 
 Each undo first checks that the forge still shows what the run left; when someone changed it
 meanwhile (pushed to the branch, published the draft, or a later run rewrote the pull request or a
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.actions.stamp import written_by
+from runner.changes.rollback import RollbackConflict
 from runner.forges.base import ForgeError
-from runner.rollback import RollbackConflict
 from runner.store import ChangeRecord
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.actions import ActionContext, ActionResult, SandboxRun
-from runner.conventions import CACHE, Conventions, conventions
-from runner.resultsdir import ResultsDir, ResultsError
-from runner.sandboxing import sandbox_user
-from runner.verification import (
+from runner.engine.sandboxing import sandbox_user
+from runner.verify.conventions import CACHE, Conventions, conventions
+from runner.verify.resultsdir import ResultsDir, ResultsError
+from runner.verify.verification import (
     Check,
     CheckResult,
     ResultsUnreadable,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from runner.snapshot import Workspace
+from runner.changes.snapshot import Workspace
 from runner.store import Store
 from runner.terminal import printable
 

@@ -9,8 +9,8 @@ import difflib
 from pathlib import Path
 from typing import TextIO
 
-from runner.objects import UNKEPT, ObjectStore
-from runner.rollback import describe_effect
+from runner.changes.objects import UNKEPT, ObjectStore
+from runner.changes.rollback import describe_effect
 from runner.store import ChangeRecord, Store
 
 MAX_DIFF_LINES = 200

@@ -16,7 +16,7 @@ def build_agent_image(names: Sequence[str], ca_bundle: Path | None, out: TextIO,
     Raises UsageError for an unknown or uninstallable agent or a bad CA bundle, PipeError when the
     build fails, EngineUnavailable without a Docker engine."""
     from runner.agents import image
-    from runner.cabundle import certificates
+    from runner.engine.cabundle import certificates
     from runner.terminal import printable
     from sandbox.docker import DockerBackend
     from sandbox.images import DEFAULT_IMAGE

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner.errors import UsageError
+from runner.names import FINISHED
 from runner.store import AttemptRecord, RunRecord, StepRecord, Store
 from runner.terminal import printable
 from runner.units import format_duration
-
-FINISHED = {"succeeded", "failed", "cancelled"}
 
 
 def _when(stamp: float | None) -> str:

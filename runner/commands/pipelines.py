@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
+from runner.pipeline.spec import load_pipeline
 from runner.resources import shipped_pipelines
-from runner.spec import load_pipeline
 from runner.terminal import printable
 
 

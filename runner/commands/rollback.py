@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from runner.engine import RunBusy
+from runner.changes.objects import ObjectStore
+from runner.changes.rollback import Undoer, describe_change, format_plan, plan_rollback
+from runner.changes.snapshot import Workspace
+from runner.engine.engine import RunBusy
+from runner.engine.lease import Lease
 from runner.errors import UsageError
 from runner.forges import open_forge
-from runner.lease import Lease
-from runner.objects import ObjectStore
-from runner.rollback import Undoer, describe_change, format_plan, plan_rollback
-from runner.snapshot import Workspace
 from runner.store import Store
 
 

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__
 from runner.actions import ACTIONS
+from runner.engine.sandboxing import prepare_workspace
 from runner.errors import ExitCode, PipeError, UsageError
-from runner.events import event_inputs, load_event
 from runner.forges import open_forge
-from runner.inputs import parse_assignments, resolve_inputs
-from runner.model import Pipeline
-from runner.plan import format_plan, plan
-from runner.sandboxing import prepare_workspace
-from runner.spec import load_pipeline
+from runner.pipeline.inputs import parse_assignments, resolve_inputs
+from runner.pipeline.model import Pipeline
+from runner.pipeline.plan import format_plan, plan
+from runner.pipeline.spec import load_pipeline
+from runner.pipeline.trigger import event_inputs, load_event
 from runner.store import Store
 
 if TYPE_CHECKING:
-    from runner.engine import Engine
+    from runner.engine.engine import Engine
     from runner.reporters import Reporter
 
 
@@ -97,7 +97,7 @@ def run_pipeline(
     Returns the run's exit code (0, 1, 3 or 130). Raises UsageError (2) for bad input and
     EngineUnavailable (4) when Docker does not answer.
     """
-    from runner.secrets import ChildChannel, read_child_channel
+    from runner.pipeline.secrets import ChildChannel, read_child_channel
 
     pipeline = load(file, sys.stderr)
     channel = read_child_channel(os.environ) if parent else ChildChannel()  # a parent's secrets and inputs
@@ -112,10 +112,10 @@ def run_pipeline(
         print(format_plan(pipeline, plan(pipeline, inputs)), file=out)
         return int(ExitCode.SUCCESS)
     check_actions(pipeline)
-    from runner.engine import Engine, RunOptions
+    from runner.engine.engine import Engine, RunOptions
+    from runner.pipeline.secrets import resolve_secrets
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
-    from runner.secrets import resolve_secrets
     from sandbox import backend as make_backend
 
     secrets = resolve_secrets(pipeline, os.environ, secret_files or [], channel.secrets)
@@ -208,13 +208,13 @@ def resume_run(
     """Continue a stored run: take its lease (RunBusy, exit 2, when a live process holds it),
     remove containers a dead runner left, undo the changes of the steps that run again, run them.
     The pipeline is the one stored with the run, not the file as it is now."""
-    from runner.engine import Engine, ResumePoint, RunOptions
-    from runner.objects import ObjectStore
+    from runner.changes.objects import ObjectStore
+    from runner.changes.resume import plan_restart, prepare
+    from runner.engine.engine import Engine, ResumePoint, RunOptions
+    from runner.pipeline.secrets import read_child_channel, resolve_secrets
+    from runner.pipeline.spec import parse_pipeline
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
-    from runner.resume import plan_restart, prepare
-    from runner.secrets import read_child_channel, resolve_secrets
-    from runner.spec import parse_pipeline
     from sandbox import backend as make_backend
 
     store = Store(state_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from runner.errors import ExitCode, ValidationFailed
-from runner.spec import load_pipeline
+from runner.pipeline.spec import load_pipeline
 from runner.terminal import printable
 
 

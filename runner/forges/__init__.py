@@ -32,7 +32,7 @@ def open_forge(
             raise UsageError("the local forge needs a directory (--forge-dir)")
         return LocalForge(Path(settings["directory"]), state_dir)
     if kind == "github":
-        from runner.credentials import github_environment
+        from runner.engine.credentials import github_environment
         from runner.forges.github import DEFAULT_API, GitHubForge
 
         repo = settings.get("repo") or environ.get("GITHUB_REPOSITORY")

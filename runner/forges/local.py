@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runner import gitrefs, yamlsafe
+from runner.changes import gitrefs
 from runner.forges.base import (
     CloneSource,
     Comment,
@@ -35,6 +35,7 @@ from runner.forges.base import (
     Release,
     ReviewComment,
 )
+from runner.pipeline import yamlsafe
 
 
 class LocalForge:

@@ -1,7 +1,7 @@
 """The actions `pipe ui` can start, each a fixed `pipe` command line (an allow-list): approve,
 reject, rollback and resume (optionally again from a top-level step). A value from the request
 reaches the command line only once checked: the run id matched exactly against the store, the
-rollback mode against `runner.rollback.MODES`, a step id against the run's steps, a count parsed
+rollback mode against `runner.changes.rollback.MODES`, a step id against the run's steps, a count parsed
 as an integer, a comment free of control characters; each as one `--option=value` word, and the
 run id after `--`."""
 
@@ -12,8 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from runner.changes.rollback import MODES
 from runner.errors import PipeError
-from runner.rollback import MODES
 from runner.store import RunRecord, Store
 
 ACTIONS = ("approve", "reject", "rollback", "resume")

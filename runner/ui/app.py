@@ -32,8 +32,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from runner.changes.rollback import format_plan, plan_rollback
 from runner.errors import PipeError
-from runner.rollback import format_plan, plan_rollback
 from runner.store import Store
 from runner.terminal import printable
 from runner.ui.actions import ACTIONS, ActionRefused, action_argv, find_run, rollback_options

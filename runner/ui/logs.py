@@ -12,9 +12,9 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from runner.names import FINISHED
 from runner.store import Store
 from runner.terminal import printable
-from runner.ui.views import FINISHED
 
 CHUNK = 64 * 1024  # bytes read per event, and the most of a log a page shows when it opens
 

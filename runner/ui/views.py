@@ -6,16 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner.changes.objects import ObjectStore
+from runner.changes.rollback import describe_effect
 from runner.commands.changes import diff_lines
-from runner.objects import ObjectStore
-from runner.rollback import describe_effect
+from runner.names import FINISHED
 from runner.store import AttemptRecord, RunRecord, Store
 from runner.ui.query import Filters, list_runs
 from runner.ui.runview import fold_git, header, nest, repeat_groups, timeline
 from runner.ui.tree import run_tree
 from runner.units import format_duration
-
-FINISHED = {"succeeded", "failed", "cancelled"}
 
 
 def _when(stamp: float | None) -> str:

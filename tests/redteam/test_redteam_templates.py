@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import TemplateError
-from runner.expressions import Expressions
+from runner.pipeline.expressions import Expressions
 
 
 def _run(script: str, value: str) -> tuple[str, subprocess.CompletedProcess[str] | None]:

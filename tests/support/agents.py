@@ -45,7 +45,7 @@ def _host_ca() -> bytes:
     """The CA bundle builds trust (TLS may be intercepted): PIPE_CA_BUNDLE, else the host's own."""
     import os
 
-    from runner.cabundle import certificates
+    from runner.engine.cabundle import certificates
 
     chosen = Path(os.environ.get("PIPE_CA_BUNDLE") or HOST_CA)
     return certificates(chosen.read_bytes(), str(chosen)) if chosen.is_file() else b""

@@ -10,11 +10,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from runner import yamlsafe
 from runner.egress.policy import from_network, parse_policy
 from runner.errors import Diagnostic, ValidationFailed
-from runner.expressions import to_text
-from runner.model import (
+from runner.pipeline import yamlsafe
+from runner.pipeline.expressions import to_text
+from runner.pipeline.model import (
     Backoff,
     Concurrency,
     Input,
@@ -30,8 +30,8 @@ from runner.model import (
     WebhookReport,
     frozen_mapping,
 )
+from runner.pipeline.validation import check_schema, check_semantics, format_path
 from runner.units import parse_duration, parse_size
-from runner.validation import check_schema, check_semantics, format_path
 
 
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:

@@ -22,8 +22,8 @@ from typing import Any
 
 import json5
 
-from runner.snapshot import Workspace
-from runner.verification import Check
+from runner.changes.snapshot import Workspace
+from runner.verify.verification import Check
 
 CACHE = "/run/pipe-cache"
 VENV = "/tmp/pipe-venv"

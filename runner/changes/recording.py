@@ -47,9 +47,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from runner.errors import UsageError
-from runner.masking import ByteMasker, Masker
-from runner.objects import (
+from runner.changes.objects import (
     MASKED,
     Block,
     ContentHash,
@@ -61,9 +59,11 @@ from runner.objects import (
     nonzero_blocks,
     unkept_digest,
 )
-from runner.snapshot import Entry, Stamp, Workspace
+from runner.changes.snapshot import Entry, Stamp, Workspace
+from runner.changes.watch import Dirty
+from runner.errors import UsageError
+from runner.masking import ByteMasker, Masker
 from runner.store import Store
-from runner.watch import Dirty
 
 FILE_TYPES = ("file_create", "file_modify", "file_delete")
 REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
@@ -389,7 +389,7 @@ class Recorder:
     def scan(self, dirty: Dirty | None = None, keep: bool = False) -> list[PendingChange]:
         """The differences between the workspace and the manifest, in an order whose reverse
         undoes them safely: deletions (deepest first), modifications, creations (parents first).
-        `dirty` (from runner.watch) limits the look to what the kernel reported; None walks all.
+        `dirty` (from runner.changes.watch) limits the look to what the kernel reported; None walks all.
         `keep` stores the new contents (only `record` needs them)."""
         candidates, missing = self._candidates(dirty)
         deletions: list[PendingChange] = []

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from runner.actions import ActionContext, RunState, action_function
-from runner.changes import WORKSPACE_TYPES, PendingChange, Recorder
+from runner.changes.objects import ObjectStore
+from runner.changes.recording import WORKSPACE_TYPES, PendingChange, Recorder
+from runner.changes.rollback import RollbackPlan, Undoer
+from runner.changes.snapshot import Workspace
 from runner.errors import UsageError
-from runner.expressions import Expressions
-from runner.model import Pipeline, Step
-from runner.objects import ObjectStore
-from runner.rollback import RollbackPlan, Undoer
-from runner.snapshot import Workspace
+from runner.pipeline.expressions import Expressions
+from runner.pipeline.model import Pipeline, Step
 from runner.store import Store
 from sandbox.base import Backend
 

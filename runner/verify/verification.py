@@ -15,7 +15,7 @@ from typing import BinaryIO
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, iterparse
 
-from runner.snapshot import Workspace
+from runner.changes.snapshot import Workspace
 
 KINDS = ("tests", "lint", "types")
 TITLES = {"tests": "Tests", "lint": "Lint", "types": "Types", "other": "Check", "setup": "Setup"}

@@ -22,9 +22,9 @@ from jinja2 import meta, nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
-from runner import shellcontext
 from runner.errors import SecurityError, TemplateError
-from runner.timelimit import TimeLimitExceeded, time_limit
+from runner.pipeline import shellcontext
+from runner.pipeline.timelimit import TimeLimitExceeded, time_limit
 
 MAX_RENDERED_BYTES = 1024 * 1024
 MAX_RENDER_SECONDS = 5.0

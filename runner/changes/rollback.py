@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.changes import WORKSPACE_TYPES, PendingChange, entry_from_data, manifest_row
+from runner.changes.objects import BLOCK, ObjectStore, hash_blocks, is_masked, is_unkept, nonzero_blocks, unkept_digest
+from runner.changes.recording import WORKSPACE_TYPES, PendingChange, entry_from_data, manifest_row
+from runner.changes.snapshot import Entry, Workspace
 from runner.errors import ExitCode, PipeError, UsageError
 from runner.masking import MASK
-from runner.objects import BLOCK, ObjectStore, hash_blocks, is_masked, is_unkept, nonzero_blocks, unkept_digest
-from runner.snapshot import Entry, Workspace
 from runner.store import ChangeRecord, StepRecord, Store
 
 MODES = ("hard", "steps", "to", "soft")

@@ -15,8 +15,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from runner import shellcommands
-from runner.shellcommands import MARK, NUMERIC
+from runner.pipeline import shellcommands
+from runner.pipeline.shellcommands import MARK, NUMERIC
 
 # Contexts a value can be placed in; every other context is a refusal (a reason string).
 BARE, DOUBLE, SINGLE, ANSI, COMMENT, ARITH = "bare", "double", "single", "ansi", "comment", "arith"

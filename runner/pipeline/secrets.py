@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
-from runner.model import Pipeline
+from runner.pipeline.model import Pipeline
 
 CHANNEL_VARIABLE = "PIPE_CHILD_CHANNEL"
 MAX_CHANNEL_BYTES = 16 * 1024 * 1024

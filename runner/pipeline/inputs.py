@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import UsageError
-from runner.model import Pipeline
+from runner.pipeline.model import Pipeline
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

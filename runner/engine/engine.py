@@ -25,28 +25,29 @@ import tenacity
 
 from runner import __version__
 from runner.actions import MAX_CAPTURE, ActionContext, ActionResult, RunState, SandboxRun, action_function
-from runner.cabundle import install_ca_bundle
-from runner.changes import Recorder
-from runner.credentials import github_environment
+from runner.changes.objects import ObjectStore
+from runner.changes.recording import Recorder
+from runner.changes.rollback import Undoer, plan_rollback
+from runner.changes.snapshot import Workspace
+from runner.changes.watch import Watcher
 from runner.egress.policy import minimal_allow
 from runner.egress.run import RunEgress
+from runner.engine.cabundle import install_ca_bundle
+from runner.engine.credentials import github_environment
+from runner.engine.lease import LEASE_SECONDS, Lease, process_alive
+from runner.engine.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, check_workspace, prepare_workspace
 from runner.errors import EngineUnavailable, ExitCode, InputRefused, PipeError, TemplateError
-from runner.expressions import Expressions
-from runner.lease import LEASE_SECONDS, Lease, process_alive
 from runner.masking import LineMasker, Masker
-from runner.model import Pipeline, RetryPolicy, Step
-from runner.objects import ObjectStore
+from runner.names import Outcome, RunStatus
 from runner.outputs import OutputError, parse_outputs
+from runner.pipeline.expressions import Expressions
+from runner.pipeline.model import Pipeline, RetryPolicy, Step
 from runner.reporters import Fanout, Reporter, settle
 from runner.reporters.github_actions import GitHubActionsReporter, in_github_actions
 from runner.reporters.issue_comment import IssueCommentReporter
 from runner.reporters.webhook import WebhookReporter
-from runner.results import Outcome, RunResult, RunStatus, StepResult
-from runner.rollback import Undoer, plan_rollback
-from runner.sandboxing import DEFAULTS, Sandboxes, SandboxPlan, check_workspace, prepare_workspace
-from runner.snapshot import Workspace
+from runner.results import RunResult, StepResult
 from runner.store import GroupBusy, StepRecord, Store
-from runner.watch import Watcher
 from sandbox.base import Backend, ExecResult, ExecStatus, Payload
 
 

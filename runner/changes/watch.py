@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.snapshot import SKIPPED, Workspace
+from runner.changes.snapshot import SKIPPED, Workspace
 
 IN_MODIFY = 0x00000002
 IN_ATTRIB = 0x00000004

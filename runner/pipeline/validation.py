@@ -16,10 +16,10 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from runner.errors import Diagnostic, TemplateError
-from runner.expressions import CONTEXT_ROOTS, STATUS_FUNCTIONS, analyse, script_problems
-from runner.inputs import convert
+from runner.pipeline.expressions import CONTEXT_ROOTS, STATUS_FUNCTIONS, analyse, script_problems
+from runner.pipeline.inputs import convert
+from runner.pipeline.yamlsafe import Document, Path
 from runner.resources import data_path, load_schema
-from runner.yamlsafe import Document, Path
 
 _ALLOWED_NAMES = CONTEXT_ROOTS | STATUS_FUNCTIONS
 

@@ -17,8 +17,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from runner.changes.snapshot import Workspace
 from runner.errors import PipeError
-from runner.snapshot import Workspace
 
 # Files that make git read config, objects or refs from somewhere else.
 REDIRECTS = (

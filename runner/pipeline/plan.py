@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import TemplateError
-from runner.expressions import Expressions
-from runner.model import Pipeline, Step
+from runner.pipeline.expressions import Expressions
+from runner.pipeline.model import Pipeline, Step
 
 # Attributes Jinja2's sandbox probes on every value it calls; an Unknown must not claim them.
 _PROBED = frozenset({"unsafe_callable", "alters_data", "jinja_pass_arg"})

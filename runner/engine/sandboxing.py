@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from runner.egress.policy import OPEN
 from runner.egress.run import RunEgress
 from runner.errors import UsageError
-from runner.model import SandboxSettings, Step
+from runner.pipeline.model import SandboxSettings, Step
 from sandbox.base import Backend, Prepared, SandboxSpec
 from sandbox.images import DEFAULT_IMAGE
 
