@@ -1,4 +1,6 @@
-"""The `pipe` command line: click commands that parse arguments and call into the package.
+"""The `pipe` command line: the wiring of click commands to runner/commands/*, nothing more. The
+options several commands share, and the helpers that turn them into arguments, are in
+runner/commands/options.py.
 
 Heavy modules (docker, github, git, rich, and the loader's yaml/jsonschema/jinja2) are imported
 inside the commands so `pipe --help` starts fast.
@@ -7,123 +9,24 @@ inside the commands so `pipe --help` starts fast.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
 
 import click
 
 from runner import __version__
+from runner.commands.options import (
+    forge_options,
+    forge_settings,
+    json_option,
+    open_store,
+    secret_options,
+    shown,
+    state_dir_of,
+    state_option,
+)
 from runner.error_handler import run_guarded
 from runner.errors import ExitCode
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def state_option(command: F) -> F:
-    """`--state-dir DIR` (default: $PIPE_HOME, else ./.pipe)."""
-    return click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Where runs are stored (default: $PIPE_HOME, else ./.pipe).",
-    )(command)
-
-
-def json_option(command: F) -> F:
-    return click.option("--json", "json_lines", is_flag=True, help="Machine-readable output (JSON lines).")(command)
-
-
-def secret_options(command: F) -> F:
-    """What the person running pipe gives from the host: `--secret-file FILE` (repeatable),
-    `--token-file FILE`, `--ca-bundle FILE` and `--host-root LOCAL=HOST`."""
-    command = click.option(
-        "--host-root",
-        envvar="PIPE_HOST_ROOT",
-        metavar="LOCAL=HOST[,...]",
-        help="When pipe runs in a container: where its paths are on the Docker engine's host (env PIPE_HOST_ROOT).",
-    )(command)
-    command = click.option(
-        "--ca-bundle",
-        envvar="PIPE_CA_BUNDLE",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="PEM certificates every sandbox trusts (checked, then copied in; env PIPE_CA_BUNDLE).",
-    )(command)
-    command = click.option(
-        "--secret-file",
-        "secret_files",
-        multiple=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="A NAME=value file of secrets (repeatable; overrides the environment).",
-    )(command)
-    return click.option(
-        "--token-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Read the GitHub token from this file instead of GITHUB_TOKEN / GH_TOKEN.",
-    )(command)
-
-
-def forge_options(command: F) -> F:
-    """Where issues and pull requests live: --forge, --forge-dir, --repo, --api-url."""
-    for option in reversed(
-        [
-            click.option(
-                "--forge",
-                "forge_kind",
-                type=click.Choice(["github", "local"]),
-                envvar="PIPE_FORGE",
-                help="github (the REST API) or local (a directory; see --forge-dir). Default: local when "
-                "--forge-dir is given, else github.",
-            ),
-            click.option(
-                "--forge-dir",
-                type=click.Path(file_okay=False, path_type=Path),
-                envvar="PIPE_FORGE_DIR",
-                help="The local forge: a directory with repo.git and issues/*.md.",
-            ),
-            click.option(
-                "--repo",
-                "repo",
-                metavar="OWNER/NAME",
-                help="The GitHub repository (default: the `repo` input, else GITHUB_REPOSITORY).",
-            ),
-            click.option(
-                "--api-url",
-                metavar="URL",
-                help="GitHub's API (default: GITHUB_API_URL, else https://api.github.com; GitHub Enterprise: "
-                "https://HOST/api/v3).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
-
-
-def _forge_settings(
-    forge_kind: str | None, forge_dir: Path | None, repo: str | None, api_url: str | None
-) -> dict[str, str]:
-    kind = forge_kind or ("local" if forge_dir else "github")
-    settings = {"forge": kind}
-    if forge_dir:
-        settings["directory"] = str(forge_dir.resolve())
-    if repo:
-        settings["repo"] = repo
-    if api_url:
-        settings["api_url"] = api_url
-    return settings
-
-
-def _shown(out: TextIO) -> Any:
-    """`out` for a person: terminal control sequences in what steps wrote are made visible."""
-    from runner.terminal import PrintableWriter
-
-    return PrintableWriter(out)
-
-
-def _store(state_dir: Path | None) -> Any:
-    from runner.store import Store, default_state_dir
-
-    return Store(default_state_dir(state_dir))
+from runner.names import Decision, RunStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -153,9 +56,8 @@ def demo(reset: bool, state_dir: Path | None, json_lines: bool) -> int:
     """Run the main job on the embedded example: issue-to-pr with a local forge and an agent that
     needs no model (only Docker is needed)."""
     from runner.commands.demo import run_demo
-    from runner.store import default_state_dir
 
-    return run_demo(default_state_dir(state_dir), sys.stdout, json_lines=json_lines, reset=reset)
+    return run_demo(state_dir_of(state_dir), sys.stdout, json_lines=json_lines, reset=reset)
 
 
 @cli.command()
@@ -167,9 +69,8 @@ def demo(reset: bool, state_dir: Path | None, json_lines: bool) -> int:
 def ui(host: str, port: int, token: str | None, read_only: bool, state_dir: Path | None) -> int:
     """Serve a live web view of the runs in the store."""
     from runner.commands.ui import serve
-    from runner.store import default_state_dir
 
-    return serve(default_state_dir(state_dir), host, port, token=token, read_only=read_only, out=sys.stdout)
+    return serve(state_dir_of(state_dir), host, port, token=token, read_only=read_only, out=sys.stdout)
 
 
 @cli.command()
@@ -239,21 +140,20 @@ def run(
     """Run the pipeline in FILE, or the one shipped with pipe named FILE (`pipe pipelines` lists
     them; a local file of that name wins)."""
     from runner.commands.run import run_pipeline
-    from runner.store import default_state_dir
 
     return run_pipeline(
         file,
         list(inputs),
         dry_run=dry_run,
         out=sys.stdout,
-        state_dir=default_state_dir(state_dir),
+        state_dir=state_dir_of(state_dir),
         json_lines=json_lines,
         secret_files=list(secret_files),
         workspace=workspace.resolve() if workspace else None,
         token_file=token_file,
         ca_bundle=ca_bundle,
         host_root=host_root,
-        forge_settings=_forge_settings(forge_kind, forge_dir, repo, api_url),
+        forge_settings=forge_settings(forge_kind, forge_dir, repo, api_url),
         publish=not no_publish,
         default_image=sandbox_image,
         parent=(parent, child_key or "") if parent else None,
@@ -283,14 +183,14 @@ def image_build(agents: tuple[str, ...], ca_bundle: Path | None, extra_tag: str 
 
 @cli.command()
 @click.option("--limit", default=50, show_default=True, help="How many runs.")
-@click.option("--status", type=click.Choice(["pending", "running", "waiting", "succeeded", "failed", "cancelled"]))
+@click.option("--status", type=click.Choice([status.value for status in RunStatus]))
 @state_option
 @json_option
 def runs(limit: int, status: str | None, state_dir: Path | None, json_lines: bool) -> int:
     """List runs, newest first."""
     from runner.commands.inspect import list_runs
 
-    return list_runs(_store(state_dir), sys.stdout, json_lines=json_lines, limit=limit, status=status)
+    return list_runs(open_store(state_dir), sys.stdout, json_lines=json_lines, limit=limit, status=status)
 
 
 @cli.command()
@@ -300,15 +200,14 @@ def runs(limit: int, status: str | None, state_dir: Path | None, json_lines: boo
 @json_option
 def show(run_id: str, changes: bool, state_dir: Path | None, json_lines: bool) -> int:
     """Show a run (an id, a unique prefix, or `latest`): steps, attempts, outputs, errors."""
-    from runner.store import default_state_dir
 
     if changes:
         from runner.commands.changes import show_changes
 
-        return show_changes(_store(state_dir), default_state_dir(state_dir), run_id, _shown(sys.stdout))
+        return show_changes(open_store(state_dir), state_dir_of(state_dir), run_id, shown(sys.stdout))
     from runner.commands.inspect import show_run
 
-    return show_run(_store(state_dir), run_id, sys.stdout, json_lines=json_lines)
+    return show_run(open_store(state_dir), run_id, sys.stdout, json_lines=json_lines)
 
 
 @cli.command()
@@ -336,18 +235,17 @@ def rollback(
 ) -> int:
     """Undo recorded changes of RUN, newest first; stops at any state it did not record."""
     from runner.commands.rollback import choose_mode, rollback_run
-    from runner.store import default_state_dir
 
     mode = choose_mode(steps, to, soft, hard)
     return rollback_run(
-        _store(state_dir),
-        default_state_dir(state_dir),
+        open_store(state_dir),
+        state_dir_of(state_dir),
         run_id,
         mode,
         steps=steps,
         to=to,
         dry_run=dry_run,
-        out=_shown(sys.stdout),
+        out=shown(sys.stdout),
         token_file=token_file,
     )
 
@@ -374,13 +272,12 @@ def resume(
 ) -> int:
     """Continue a failed, cancelled, waiting or interrupted RUN; steps that succeeded do not run again."""
     from runner.commands.run import resume_run
-    from runner.store import default_state_dir
 
     return resume_run(
         run_id,
         from_step=from_step,
         skip=list(skip),
-        state_dir=default_state_dir(state_dir),
+        state_dir=state_dir_of(state_dir),
         out=sys.stdout,
         json_lines=json_lines,
         secret_files=list(secret_files),
@@ -406,12 +303,12 @@ def logs(run_id: str, step: str | None, follow: bool, transcript: bool, state_di
 
         if step is None:
             raise click.UsageError("--transcript needs a STEP")
-        return show_transcripts(_store(state_dir), run_id, step, sys.stdout)
+        return show_transcripts(open_store(state_dir), run_id, step, sys.stdout)
 
-    return show_logs(_store(state_dir), run_id, step, sys.stdout, follow=follow)
+    return show_logs(open_store(state_dir), run_id, step, sys.stdout, follow=follow)
 
 
-def _decision_command(name: str, decision: str, summary: str, comment_help: str) -> None:
+def _decision_command(name: str, decision: Decision, summary: str, comment_help: str) -> None:
     """Register `pipe NAME RUN [--comment TEXT]`, which records `decision` and continues the run."""
 
     @click.argument("run_id", metavar="RUN")
@@ -430,13 +327,12 @@ def _decision_command(name: str, decision: str, summary: str, comment_help: str)
         json_lines: bool,
     ) -> int:
         from runner.commands.run import decide_run
-        from runner.store import default_state_dir
 
         return decide_run(
             run_id,
             decision,
             comment,
-            state_dir=default_state_dir(state_dir),
+            state_dir=state_dir_of(state_dir),
             out=sys.stdout,
             json_lines=json_lines,
             secret_files=list(secret_files),
@@ -451,13 +347,13 @@ def _decision_command(name: str, decision: str, summary: str, comment_help: str)
 
 _decision_command(
     "approve",
-    "approved",
+    Decision.APPROVED,
     "Approve the wait point RUN is waiting at, and continue the run.",
     "A note kept with the decision (the wait step's `comment` output).",
 )
 _decision_command(
     "reject",
-    "rejected",
+    Decision.REJECTED,
     "Reject the wait point RUN is waiting at: the step fails and on-failure applies.",
     "Why (the wait step's error says it).",
 )

@@ -1,13 +1,17 @@
 """The error hierarchy: one base `PipeError`, each subclass carrying the exit code it maps to.
 
-Exit codes follow ../shared/DESIGN.md: 0 success, 1 a step failed, 2 invalid pipeline or usage,
+Exit codes (README.md, docs/architecture.md): 0 success, 1 a step failed, 2 invalid pipeline or usage,
 3 waiting at a wait point, 4 sandbox engine unavailable, 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from sandbox import errors as sandbox_errors
 
 
 class ExitCode(enum.IntEnum):
@@ -75,3 +79,33 @@ class EngineUnavailable(PipeError):
     """The sandbox engine (Docker) does not answer (exit 4)."""
 
     exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class RunBusy(PipeError):
+    """Another live process owns the run (its lease has not expired); exit 2."""
+
+
+class RunSkipped(PipeError):
+    """A concurrency group was busy and the pipeline says to skip (`if-running: skip`); exit 0."""
+
+    exit_code = ExitCode.SUCCESS
+
+
+def from_sandbox(error: sandbox_errors.SandboxError) -> PipeError:
+    """pipe's error for one a sandbox backend raised, with the same message: EngineUnavailable
+    (exit 4) for an engine that does not answer, UsageError for malformed backend configuration,
+    else PipeError (exit 2)."""
+    if isinstance(error, sandbox_errors.EngineUnavailable):
+        return EngineUnavailable(str(error))
+    if isinstance(error, sandbox_errors.UsageError):
+        return UsageError(str(error))
+    return PipeError(str(error))
+
+
+@contextlib.contextmanager
+def sandbox_errors_mapped() -> Iterator[None]:
+    """Within the block, a SandboxError is raised again as pipe's own error (`from_sandbox`)."""
+    try:
+        yield
+    except sandbox_errors.SandboxError as error:
+        raise from_sandbox(error) from error

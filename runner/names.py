@@ -31,9 +31,11 @@ FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED
 
 class AttemptStatus(enum.StrEnum):
     """How one attempt of a step ended (`running` while it runs). The ending values are those of
-    sandbox.base.ExecStatus, plus `interrupted` for an attempt whose runner died (found on resume)."""
+    sandbox.base.ExecStatus, plus `waiting` (a wait point) and `interrupted` for an attempt whose
+    runner died (found on resume)."""
 
     RUNNING = "running"
+    WAITING = "waiting"  # a wait point's attempt: the run stopped there for a decision
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # non-zero exit, or the action reported an error
     TIMEOUT = "timeout"
@@ -104,3 +106,5 @@ class EventKind(enum.StrEnum):
     ROLLBACK_FINISHED = "rollback_finished"  # mode, undone (count)
     ROLLBACK_FAILED = "rollback_failed"  # mode, error
     INPUTS_CHANGED = "inputs_changed"  # steps: a resume given other inputs re-runs these steps
+    CONCURRENCY_WAIT = "concurrency_wait"  # reporters only, before the run exists: group, holder
+    RESUME_PREPARED = "resume_prepared"  # reporters only: restart_at, containers_removed, paths_restored, ...

@@ -31,6 +31,7 @@ def parse_outputs(text: str) -> dict[str, str]:
     while index < len(lines):
         line = lines[index].rstrip("\r")
         index += 1
+        named_at = index  # the line (1-based) that names the output
         if not line.strip():
             continue
         equals, heredoc = line.find("="), line.find("<<")
@@ -41,7 +42,7 @@ def parse_outputs(text: str) -> dict[str, str]:
             body: list[str] = []
             while True:
                 if index >= len(lines):
-                    raise OutputError(f"line {index}: heredoc for '{name}' is not closed by '{delimiter}'")
+                    raise OutputError(f"line {named_at}: heredoc for '{name}' is not closed by '{delimiter}'")
                 current = lines[index].rstrip("\r")
                 index += 1
                 if current == delimiter:
@@ -53,6 +54,6 @@ def parse_outputs(text: str) -> dict[str, str]:
         else:
             raise OutputError(f"line {index}: expected name=value or name<<DELIMITER")
         if not _NAME.match(name):
-            raise OutputError(f"line {index}: invalid output name {name!r}")
+            raise OutputError(f"line {named_at}: invalid output name {name!r}")
         outputs[name] = value
     return outputs

@@ -1,4 +1,5 @@
-"""Where pipe's shipped files are: schemas/, pipelines/ and Dockerfile.sandbox.
+"""Where pipe's shipped files are: schemas/ and pipelines/ (Dockerfile.sandbox is the sandbox
+package's own: sandbox/images.py).
 
 In an installed wheel they live in `runner/_data/` (see pyproject.toml); in a source checkout or an
 editable install they are read from the repository's top level.
@@ -15,7 +16,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_path(name: str) -> Path:
-    """The path of a shipped file or folder: `schemas`, `pipelines` or `Dockerfile.sandbox`.
+    """The path of a shipped file or folder: `schemas` or `pipelines`.
 
     Raises FileNotFoundError when neither the wheel's copy nor the checkout's exists.
     """

@@ -1,4 +1,4 @@
-"""Neutralising terminal control sequences in text shown to a person (DESIGN.md principle 13).
+"""Neutralising terminal control sequences in text shown to a person (docs/architecture.md, Principles 13).
 
 Stored logs and outputs stay faithful; text is made printable only where it is displayed.
 """

@@ -113,7 +113,7 @@ class Backend(Protocol):
     name: str
 
     def check(self) -> None:
-        """Raise runner.errors.EngineUnavailable with a how-to-fix message when the engine does not answer."""
+        """Raise sandbox.errors.EngineUnavailable with a how-to-fix message when the engine does not answer."""
         ...
 
     def ensure_image(self, image: str, progress: Callable[[str], None]) -> str:
@@ -121,7 +121,7 @@ class Backend(Protocol):
         ...
 
     def resolve_runtime(self, requested: str) -> str:
-        """The runtime to use for `requested` (`auto` or a name); raises runner.errors.PipeError
+        """The runtime to use for `requested` (`auto` or a name); raises sandbox.errors.SandboxError
         naming the runtimes the engine offers when it does not offer `requested`."""
         ...
 

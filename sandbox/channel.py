@@ -13,7 +13,7 @@ container at CHANNEL. It holds only FIFOs, made before the container starts:
 The host opens `log` and `result` once, before the container starts, with O_NOFOLLOW and a FIFO
 check, and keeps those descriptors: what the sandbox later does to the paths (it cannot, the mount
 is read-only) could not change what the host reads. Every read is bounded (READ_CHUNK bytes a call,
-`max_result` bytes of result in all). This is DESIGN.md principle 10.
+`max_result` bytes of result in all). This is docs/architecture.md, Principles 10.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner.errors import PipeError, UsageError
+from sandbox.errors import PathsUnseen, SandboxError, UsageError
 
 PROBE = "/pipe-probe"  # where a probed directory is mounted in the throwaway container
 _CONTAINER_ID = re.compile(r"/(?:docker/)?containers/([0-9a-f]{64})/")
@@ -30,10 +30,6 @@ HOST_ROOT_HELP = (
     "mount a host directory into pipe's container and give the mapping with --host-root LOCAL=HOST "
     "(or PIPE_HOST_ROOT), or mount it at the same path on both sides"
 )
-
-
-class PathsUnseen(PipeError):
-    """The engine cannot see a directory pipe must mount, and no mapping makes it (exit 2)."""
 
 
 class PathMap:
@@ -44,7 +40,7 @@ class PathMap:
         self.pairs = tuple(sorted(pairs, key=lambda pair: len(pair[0].parts), reverse=True))
 
     def engine_path(self, local: Path) -> str:
-        """`local` as the engine sees it; raises PipeError for a path no pair covers when pairs are set."""
+        """`local` as the engine sees it; raises PathsUnseen for a path no pair covers when pairs are set."""
         if not self.pairs:
             return str(local)
         for prefix, engine in self.pairs:
@@ -140,7 +136,8 @@ def engine_sees(client: Any, image: str, directories: list[tuple[Path, str]]) ->
         except docker.errors.APIError as error:
             if "does not exist" in str(error):
                 return False
-            raise PipeError(f"cannot check what the Docker engine sees of pipe's paths: {error.explanation}") from None
+            message = f"cannot check what the Docker engine sees of pipe's paths: {error.explanation}"
+            raise SandboxError(message) from None
         for index in range(len(directories)):
             if _read(container, str(PurePosixPath(f"{PROBE}{index}") / name)) != token.encode():
                 return False

@@ -11,15 +11,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox.errors import SandboxError
+
 DEFAULT_IMAGE = "pipe-sandbox"
-AGENTS = Path(__file__).resolve().parent / "agents"
+_PACKAGE = Path(__file__).resolve().parent
+AGENTS = _PACKAGE / "agents"
+
+
+def dockerfile_path() -> Path:
+    """Where Dockerfile.sandbox is: `sandbox/_data/` in an installed wheel (pyproject.toml copies it
+    there), else the top level of the source checkout. Raises FileNotFoundError when neither has it."""
+    for candidate in (_PACKAGE / "_data" / "Dockerfile.sandbox", _PACKAGE.parent / "Dockerfile.sandbox"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("pipe's Dockerfile.sandbox is missing from this installation")
 
 
 def dockerfile_bytes() -> bytes:
     """The shipped Dockerfile.sandbox."""
-    from runner.resources import data_path
-
-    return data_path("Dockerfile.sandbox").read_bytes()
+    return dockerfile_path().read_bytes()
 
 
 def _context_files() -> list[tuple[str, bytes, int]]:
@@ -55,9 +65,7 @@ def build_image(
 ) -> None:
     """Build `tag` from the uncompressed tar build `context` with the engine's builder, labelled
     `pipe.image=KIND`, the build argument BASE set when `base` is; each line of the build's output
-    goes to `progress`. Raises runner.errors.PipeError with the builder's error when it fails."""
-    from runner.errors import PipeError
-
+    goes to `progress`. Raises SandboxError with the builder's error when it fails."""
     stream = client.api.build(
         fileobj=io.BytesIO(context),
         custom_context=True,
@@ -70,7 +78,7 @@ def build_image(
     )
     for chunk in stream:
         if "error" in chunk:
-            raise PipeError(f"building {tag} failed: {chunk['error'].strip()}")
+            raise SandboxError(f"building {tag} failed: {chunk['error'].strip()}")
         line = chunk.get("stream", "").rstrip()
         if line:
             progress(line)

@@ -9,6 +9,14 @@ resolves names only through Docker's embedded resolver, whose upstream is set to
 answers no DNS), so a made-up name carrying data never leaves the machine. The proxy image is
 built locally from debian:bookworm-slim (apt inside the build), tagged by a hash of its Dockerfile.
 Proxy and networks carry pipe's labels and are removed with the run or reaped.
+
+The proxy's configuration (which may hold model keys: runner/egress/keyproxy.py) and any files it
+needs are written into the created container as files of mode 0600 owned by the proxy user before
+it starts, never passed through its environment or command (`docker inspect` shows both). The
+image installs Debian's `squid-openssl` flavour: the default `squid` package of bookworm (5.7) is
+built with GnuTLS, whose TLS connections to an origin server neither verify the server's
+certificate (a request, key included, went to a server signed by an unknown CA) nor read the reply
+(ERR_READ_ERROR); the OpenSSL build verifies against the image's and the given CA bundles.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import PipeError
+from sandbox.errors import SandboxError
 from sandbox.images import build_image
 
 PROXY_IMAGE = "pipe-egress"
@@ -32,16 +40,18 @@ PROXY_PORT = 3128
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 READY_DEADLINE = 30.0  # seconds Squid may take to accept connections
 READY_LINE = b"Accepting HTTP Socket connections"
-DOCKERFILE = b"""# pipe's egress proxy: Squid on Debian, nothing else.
+DOCKERFILE = b"""# pipe's egress proxy: Squid (its OpenSSL build) on Debian, nothing else.
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 RUN apt-get update \\
- && apt-get install -y --no-install-recommends squid \\
+ && apt-get install -y --no-install-recommends squid-openssl \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 CMD ["squid", "-N", "-f", "/etc/squid/squid.conf"]
 """
-START = 'printf "%s\\n" "$PIPE_SQUID_CONF" > /tmp/squid.conf && exec squid -N -f /tmp/squid.conf'
+CONFIG_DIR = "/etc/squid"
+CONFIG_FILE = "pipe.conf"  # written into CONFIG_DIR before the proxy starts, readable by the proxy user only
+PROXY_UID = 13  # Debian's `proxy` user and group (fixed by base-passwd), which runs Squid
 
 
 def proxy_image_tag() -> str:
@@ -63,7 +73,7 @@ def _build_context() -> bytes:
 
 
 def ensure_proxy_image(client: Any, progress: Callable[[str], None]) -> str:
-    """The proxy image's tag, built first when missing. Raises PipeError when the build fails."""
+    """The proxy image's tag, built first when missing. Raises SandboxError when the build fails."""
     import docker
 
     tag = proxy_image_tag()
@@ -96,7 +106,7 @@ class EgressProxy:
     policy key), the proxy container, then waits until Squid accepts connections; `attachment(key)`
     says where a sandbox with that policy goes; `read_log()` returns the access-log lines written
     since the last call; `close()` removes the proxy and the networks. `labels` go on all of them.
-    Raises PipeError when the engine refuses a network or the proxy does not come up."""
+    Raises SandboxError when the engine refuses a network or the proxy does not come up."""
 
     def __init__(self, client: Any, labels: Mapping[str, str], outward: str | None = None) -> None:
         self._client = client
@@ -109,8 +119,17 @@ class EgressProxy:
         self._seen = b""
 
     def start(
-        self, keys: Sequence[str], config_for: Callable[[Mapping[str, str]], str], progress: Callable[[str], None]
+        self,
+        keys: Sequence[str],
+        config_for: Callable[[Mapping[str, str]], str],
+        progress: Callable[[str], None],
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
+        """Create the networks and the proxy, write `config_for(subnets)` (subnets: key -> CIDR)
+        and `files` (name -> content, e.g. a CA bundle) into CONFIG_DIR as files of mode 0600 owned
+        by the proxy user (never through the environment: the configuration may hold model keys,
+        and `docker inspect` shows a container's environment), start it and wait until it accepts
+        connections."""
         import docker
 
         image = ensure_proxy_image(self._client, progress)
@@ -130,8 +149,7 @@ class EgressProxy:
                 subnets[key] = network.attrs["IPAM"]["Config"][0]["Subnet"]
             self._container = self._client.containers.create(
                 image,
-                command=["sh", "-c", START],
-                environment={"PIPE_SQUID_CONF": config_for(subnets)},
+                command=["squid", "-N", "-f", f"{CONFIG_DIR}/{CONFIG_FILE}"],
                 labels=self._labels,
                 network=self._outward,
                 detach=True,
@@ -143,6 +161,8 @@ class EgressProxy:
             )
             for network in self._networks:
                 network.connect(self._container)
+            written = {**(files or {}), CONFIG_FILE: config_for(subnets).encode()}
+            self._container.put_archive(CONFIG_DIR, _private_files(written))
             self._container.start()
             self._container.reload()
             addresses = self._container.attrs["NetworkSettings"]["Networks"]
@@ -151,7 +171,7 @@ class EgressProxy:
             self._wait_ready()
         except docker.errors.APIError as error:
             self.close()
-            raise PipeError(f"cannot start the egress proxy: {error.explanation}") from None
+            raise SandboxError(f"cannot start the egress proxy: {error.explanation}") from None
         except BaseException:
             self.close()
             raise
@@ -167,7 +187,7 @@ class EgressProxy:
                 break
             time.sleep(0.05)
         tail = self._container.logs(tail=15).decode(errors="replace").strip()
-        raise PipeError(f"the egress proxy did not start: {tail}")
+        raise SandboxError(f"the egress proxy did not start: {tail}")
 
     def attachment(self, key: str) -> Attachment:
         return self._attachments[key]
@@ -191,6 +211,17 @@ class EgressProxy:
         for network in self._networks:
             _remove_network(network)
         self._networks.clear()
+
+
+def _private_files(files: Mapping[str, bytes]) -> bytes:
+    """A tar archive of `files` (name -> content), each of mode 0600 owned by PROXY_UID."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o600, PROXY_UID, PROXY_UID
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _remove_network(network: Any) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.cli import CliResult, run_cli
+from tests.support.cli import Cli, CliResult, run_cli
+
+if TYPE_CHECKING:
+    from tests.support.github_server import GitHubServer
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run `pipe ARGS...` in-process; returns exit code, stdout and stderr."""
 
     def invoke(*args: str) -> CliResult:
@@ -28,7 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Docker-marked tests skip where no engine answers, but fail when CI is set."""
     from tests.support.docker import engine_problem
 
-    problems = {
+    problems: dict[str, Callable[[], str | None]] = {
         "docker": engine_problem if any(item.get_closest_marker("docker") for item in items) else lambda: None,
         "browser": lambda: None if shutil.which("chromium") else "no chromium on PATH",
     }
@@ -52,7 +56,7 @@ def _fail_without_docker_under_ci(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def github(tmp_path: Path):  # type: ignore[no-untyped-def]
+def github(tmp_path: Path) -> Iterator[GitHubServer]:
     """The test GitHub server, reachable from sandboxes; stopped after the test."""
     from tests.support.github import start_github
 

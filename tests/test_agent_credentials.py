@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
 
 PIPELINE = """\
@@ -37,7 +38,7 @@ steps:
 """
 
 
-def test_agent_steps_that_would_hold_the_token_are_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_agent_steps_that_would_hold_the_token_are_refused(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(tmp_path, PIPELINE)
     result = cli("validate", str(path))
     assert result.code == 2

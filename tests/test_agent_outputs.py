@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner import agents
-from runner.verify.agentresult import final_result
+from runner.agents.result import final_result
 
 OUTPUTS = Path(__file__).resolve().parent / "agents" / "outputs"
 

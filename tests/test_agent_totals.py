@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 
-from runner.engine.engine import _agent_totals
 from runner.names import Outcome
 from runner.reporters.console import PlainReporter
 from runner.results import StepResult
+from runner.results import agent_totals as _agent_totals
 
 
 def test_agent_cost_and_turns_are_summed_and_printed_at_the_end() -> None:

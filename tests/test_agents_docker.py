@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.store import Store
+from runner.store import RunRecord, Store
 from tests.support.agents import agent_image
+from tests.support.cli import Cli, CliResult
 from tests.support.pipelines import write_pipeline
 from tests.support.trees import fingerprint, git_repository
 
@@ -26,7 +27,9 @@ PROJECT = {
 }
 
 
-def run(cli, tmp_path: Path, text: str, *args: str, workspace: Path | None = None):  # type: ignore[no-untyped-def]
+def run(
+    cli: Cli, tmp_path: Path, text: str, *args: str, workspace: Path | None = None
+) -> tuple[CliResult, Store, RunRecord]:
     image = agent_image()
     path = write_pipeline(tmp_path, text.replace("IMAGE", image))
     extra = ["--workspace", str(workspace)] if workspace else []
@@ -53,7 +56,7 @@ steps:
 """
 
 
-def test_verify_reports_real_counts_and_both_modes(cli, tmp_path: Path) -> None:
+def test_verify_reports_real_counts_and_both_modes(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     git_repository(workspace, PROJECT)
     result, store, record = run(cli, tmp_path, VERIFY.replace("MODE", "continue-on-error"), workspace=workspace)
@@ -112,7 +115,7 @@ steps:
 """
 
 
-def test_an_invalid_result_is_retried_with_the_errors_then_fails_naming_the_path(cli, tmp_path: Path) -> None:
+def test_an_invalid_result_is_retried_with_the_errors_then_fails_naming_the_path(cli: Cli, tmp_path: Path) -> None:
     text = AGENT.replace("SECOND_RESULT", '{"status": "perhaps", "summary": ""}')
     result, store, record = run(cli, tmp_path, text)
     assert result.code == 1
@@ -126,7 +129,7 @@ def test_an_invalid_result_is_retried_with_the_errors_then_fails_naming_the_path
     assert "$.status: 'maybe' is not one of ['done', 'partial', 'blocked']" in log
 
 
-def test_a_valid_result_feeds_later_templates_in_claude_and_codex_shapes(cli, tmp_path: Path) -> None:
+def test_a_valid_result_feeds_later_templates_in_claude_and_codex_shapes(cli: Cli, tmp_path: Path) -> None:
     for shape in ("claude", "codex"):
         text = AGENT.replace("SECOND_RESULT", '{"status": "done", "summary": "Fixed the add bug"}').replace(
             "        Fix the bug.\n", f"        Fix the bug.\n        FORMAT {shape}\n"
@@ -137,7 +140,7 @@ def test_a_valid_result_feeds_later_templates_in_claude_and_codex_shapes(cli, tm
         assert (Path(record.workspace) / "fixed.txt").read_text() == "fixed\n"
 
 
-def test_an_agent_touching_workflows_fails_and_its_changes_are_put_back(cli, tmp_path: Path) -> None:
+def test_an_agent_touching_workflows_fails_and_its_changes_are_put_back(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     git_repository(workspace, {".github/workflows/ci.yml": "on: push\n", "app.py": "print('hi')\n"})
     before = fingerprint(workspace)
@@ -187,7 +190,7 @@ steps:
 """
 
 
-def test_a_wait_point_exits_3_then_approve_finishes_and_reject_rolls_back(cli, tmp_path: Path) -> None:
+def test_a_wait_point_exits_3_then_approve_finishes_and_reject_rolls_back(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(tmp_path, WAIT)
     state = ["--state-dir", str(tmp_path / "state")]
     waiting = cli("run", str(path), *state)
@@ -251,7 +254,7 @@ steps:
 
 @pytest.mark.parametrize(("pass_at", "cycles", "status"), [(1, 1, "pass"), (99, 2, "changes_required")])
 def test_the_review_loop_stops_at_a_pass_or_after_two_cycles(
-    cli, tmp_path: Path, pass_at: int, cycles: int, status: str
+    cli: Cli, tmp_path: Path, pass_at: int, cycles: int, status: str
 ) -> None:
     result, store, record = run(cli, tmp_path, LOOP.replace("PASS_AT", str(pass_at)))
     assert result.code == 0, result.out + result.err

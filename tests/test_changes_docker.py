@@ -9,15 +9,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from runner.engine.engine import Engine, RunOptions
+from runner.engine import Engine, RunOptions
 from runner.engine.lease import Lease
 from runner.pipeline.spec import load_pipeline
 from runner.store import Store
 from sandbox import backend as make_backend
+from tests.support.cli import Cli
 from tests.support.pipelines import containers_left, write_pipeline
 from tests.support.trees import TreeRecorder, fingerprint, git_repository
 
@@ -61,7 +63,7 @@ def state(tmp_path: Path) -> list[str]:
     return ["--state-dir", str(tmp_path / "state")]
 
 
-def test_rollback_steps_then_hard_restore_exact_trees_and_refs(cli, tmp_path: Path) -> None:
+def test_rollback_steps_then_hard_restore_exact_trees_and_refs(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     git_repository(workspace, {"a.txt": "one\n", "b.txt": "keep\n", "docs/d.md": "doc\n"})
     run_id, trees, _ = run_engine(tmp_path, CHANGES, workspace)
@@ -88,7 +90,7 @@ def test_rollback_steps_then_hard_restore_exact_trees_and_refs(cli, tmp_path: Pa
     assert not (workspace / ".git/refs/heads/feature").exists()
 
 
-def test_rollback_to_a_step(cli, tmp_path: Path) -> None:
+def test_rollback_to_a_step(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     git_repository(workspace, {"a.txt": "one\n", "b.txt": "keep\n", "docs/d.md": "doc\n"})
     run_id, trees, _ = run_engine(tmp_path, CHANGES, workspace)
@@ -119,7 +121,7 @@ def test_on_failure_soft_keeps_earlier_steps_and_hard_undoes_all(tmp_path: Path)
     assert fingerprint(Path(store.run(run_id).workspace)) == trees.trees["(start)"] == {}
 
 
-def test_rollback_stops_at_a_state_it_did_not_record(cli, tmp_path: Path) -> None:
+def test_rollback_stops_at_a_state_it_did_not_record(cli: Cli, tmp_path: Path) -> None:
     text = """\
     version: 1
     name: conflict
@@ -159,14 +161,14 @@ steps:
 """
 
 
-def _wait_for(predicate, seconds: float = 120) -> None:
+def _wait_for(predicate: Callable[[], bool], seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
 
 
-def test_kill_9_during_a_step_then_resume_equals_an_uninterrupted_run(cli, tmp_path: Path) -> None:
+def test_kill_9_during_a_step_then_resume_equals_an_uninterrupted_run(cli: Cli, tmp_path: Path) -> None:
     reference_id, _, reference_store = run_engine(tmp_path / "reference", WRITER)
     expected = fingerprint(Path(reference_store.run(reference_id).workspace))
 
@@ -186,14 +188,14 @@ def test_kill_9_during_a_step_then_resume_equals_an_uninterrupted_run(cli, tmp_p
     assert result.code == 0, result.out + result.err
     assert fingerprint(workspace) == expected
     assert (workspace / "out.txt").read_text().count("line 1\n") == 1
-    statuses = [(a.step_id, a.status) for a in store.attempts(run_id)]
+    statuses: list[tuple[str, str]] = [(a.step_id, a.status) for a in store.attempts(run_id)]
     assert ("writer", "interrupted") in statuses and statuses.count(("first", "succeeded")) == 1
     with sqlite3.connect(tmp_path / "state" / "state.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert containers_left("pipe.run", run_id) == []
 
 
-def test_kill_9_during_a_rollback_then_the_same_rollback_completes(cli, tmp_path: Path) -> None:
+def test_kill_9_during_a_rollback_then_the_same_rollback_completes(cli: Cli, tmp_path: Path) -> None:
     text = """\
     version: 1
     name: many
@@ -219,7 +221,7 @@ def test_kill_9_during_a_rollback_then_the_same_rollback_completes(cli, tmp_path
     assert store.changes(run_id, pending_only=True) == []
 
 
-def test_symlinks_to_host_files_are_never_read_or_written(cli, tmp_path: Path) -> None:
+def test_symlinks_to_host_files_are_never_read_or_written(cli: Cli, tmp_path: Path) -> None:
     host = tmp_path / "host"
     host.mkdir()
     secret = host / "secret.txt"
@@ -254,7 +256,7 @@ def test_symlinks_to_host_files_are_never_read_or_written(cli, tmp_path: Path) -
             assert marker.encode() not in path.read_bytes(), path
 
 
-def test_hooks_and_fsmonitor_written_by_a_step_never_run_on_the_host(cli, tmp_path: Path) -> None:
+def test_hooks_and_fsmonitor_written_by_a_step_never_run_on_the_host(cli: Cli, tmp_path: Path) -> None:
     markers = [tmp_path / f"marker-{name}" for name in ("hook", "fsmonitor", "filter")]
     workspace = tmp_path / "ws"
     git_repository(workspace, {"a.txt": "one\n"})
@@ -289,7 +291,7 @@ def test_hooks_and_fsmonitor_written_by_a_step_never_run_on_the_host(cli, tmp_pa
     assert [m for m in markers if m.exists()] == []
 
 
-def test_a_second_resume_of_a_run_in_use_is_refused(cli, tmp_path: Path) -> None:
+def test_a_second_resume_of_a_run_in_use_is_refused(cli: Cli, tmp_path: Path) -> None:
     text = "version: 1\nname: busy\nsandbox: {network: none}\nsteps:\n  - id: a\n    run: exit 1\n"
     run_id, _, _ = run_engine(tmp_path, text)
     holder = Lease(tmp_path / "state", run_id)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chaos import trial
+from tests.support.chaos import Outcome, trial
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     outcome = trial(tmp_path_factory.mktemp("reference"), None)
     assert outcome.problems == []
     assert outcome.comparable["commits on the branch"] == "1"
@@ -29,7 +29,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     [(1, signal.SIGKILL), (2, signal.SIGKILL), (3, signal.SIGKILL), (4, signal.SIGTERM)],
 )
 def test_killed_at_a_random_moment_then_resumed_ends_as_an_uninterrupted_run(
-    reference, tmp_path: Path, seed: int, signal_number: int
+    reference: Outcome, tmp_path: Path, seed: int, signal_number: int
 ) -> None:
     delay = random.Random(seed).uniform(0.2, reference.seconds)
     outcome = trial(tmp_path, delay, signal_number)

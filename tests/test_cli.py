@@ -7,30 +7,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runner import __version__
+from tests.support.cli import Cli
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_version(cli) -> None:
+def test_version(cli: Cli) -> None:
     result = cli("--version")
     assert (result.code, result.out) == (0, f"pipe, version {__version__}\n")
 
 
-def test_schema_prints_json(cli) -> None:
+def test_schema_prints_json(cli: Cli) -> None:
     result = cli("schema")
     assert result.code == 0
     assert json.loads(result.out)["title"] == "pipe pipeline"
 
 
-def test_shipped_pipelines_validate(cli) -> None:
+def test_shipped_pipelines_validate(cli: Cli) -> None:
     files = sorted(str(p) for p in (REPO / "pipelines").glob("*.yml"))
     assert files
     result = cli("validate", *files)
     assert result.code == 0, result.err
 
 
-def test_dry_run_prints_the_rendered_plan(cli) -> None:
+def test_dry_run_prints_the_rendered_plan(cli: Cli) -> None:
     result = cli("run", str(REPO / "pipelines/hello.yml"), "--dry-run", "-i", "who=Ada Lovelace", "-i", "times=2")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
@@ -42,7 +45,7 @@ def test_dry_run_prints_the_rendered_plan(cli) -> None:
     assert "3. report (run): report  [if: success() and steps.count.outputs.words != '0']" in lines
 
 
-def test_ill_typed_and_unknown_inputs_are_exit_2(cli) -> None:
+def test_ill_typed_and_unknown_inputs_are_exit_2(cli: Cli) -> None:
     result = cli("run", str(REPO / "pipelines/hello.yml"), "--dry-run", "-i", "times=many", "-i", "colour=red")
     assert result.code == 2
     path = str(REPO / "pipelines/hello.yml")
@@ -52,7 +55,7 @@ def test_ill_typed_and_unknown_inputs_are_exit_2(cli) -> None:
     ]
 
 
-def test_missing_required_input_is_exit_2(tmp_path: Path, monkeypatch, cli) -> None:
+def test_missing_required_input_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     Path("p.yml").write_text(
         "version: 1\nname: t\ninputs:\n  issue: {type: integer, required: true}\n"
@@ -64,7 +67,7 @@ def test_missing_required_input_is_exit_2(tmp_path: Path, monkeypatch, cli) -> N
     assert cli("run", "p.yml", "--dry-run", "-i", "issue").err.splitlines() == ["--input 'issue': expected KEY=VALUE"]
 
 
-def test_usage_errors_are_exit_2(cli) -> None:
+def test_usage_errors_are_exit_2(cli: Cli) -> None:
     assert cli("frobnicate").code == 2
     assert cli("validate").code == 2
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import UsageError
+from sandbox.errors import UsageError
 from sandbox.hostpaths import PathMap, parse_host_root
 
 REPO = Path(__file__).resolve().parent.parent

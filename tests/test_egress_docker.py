@@ -21,9 +21,11 @@ from typing import Any
 
 import pytest
 
-from runner.egress.policy import EgressPolicy, minimal_allow, parse_log, rules, squid_config
+from runner.egress.policy import minimal_allow, parse_log, rules, squid_config
 from runner.errors import UsageError
+from runner.pipeline.egress import EgressPolicy
 from runner.store import Store
+from tests.support.cli import Cli
 from tests.support.pipelines import containers_left, write_pipeline
 
 docker_test = pytest.mark.docker
@@ -204,7 +206,9 @@ with open(os.environ["PIPE_OUTPUT"], "a") as out:
 
 
 @docker_test
-def test_allowed_host_only_no_bypass(cli, tmp_path: Path, servers: Servers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_allowed_host_only_no_bypass(
+    cli: Cli, tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIPE_EGRESS_NETWORK", servers.network)
     marker = f"zq{uuid.uuid4().hex[:12]}"
     listener = HostListener()
@@ -258,7 +262,7 @@ def test_allowed_host_only_no_bypass(cli, tmp_path: Path, servers: Servers, monk
     assert seen, "the sniffer saw the query on the run's own network, so it would see it anywhere else"
     assert not (set(seen) & before), seen
     # Every request through the proxy is recorded, refused ones too.
-    events = [data for _, _, kind, step, data in store.events(record.id) if kind == "egress"]
+    events = [e.data for e in store.events(record.id) if e.kind == "egress"]
     requests = [(r["host"], r["port"], r["allowed"]) for e in events for r in e["requests"]]
     assert ("example-allowed", 8000, True) in requests
     assert ("example-other", 8000, False) in requests
@@ -271,7 +275,9 @@ def test_allowed_host_only_no_bypass(cli, tmp_path: Path, servers: Servers, monk
 
 
 @docker_test
-def test_audit_prints_the_allow_list_that_then_passes(cli, tmp_path: Path, servers: Servers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_audit_prints_the_allow_list_that_then_passes(
+    cli: Cli, tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIPE_EGRESS_NETWORK", servers.network)
     script = "curl -fsS -o /dev/null http://example-allowed:8000/ok.txt && curl -fsS -o /dev/null http://example-other:8000/ok.txt"
     audit = write_pipeline(
@@ -321,7 +327,7 @@ def _networks_left(run_id: str) -> list[str]:
 
     client = docker.from_env()
     try:
-        return [n.name for n in client.networks.list(filters={"label": f"pipe.run={run_id}"})]
+        return [str(n.name) for n in client.networks.list(filters={"label": f"pipe.run={run_id}"})]
     finally:
         client.close()
 
@@ -367,7 +373,7 @@ def test_log_lines_give_requests_and_the_minimal_allow_list() -> None:
 
 
 @docker_test
-def test_a_bad_entry_fails_the_run_before_its_first_step(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_entry_fails_the_run_before_its_first_step(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(
         tmp_path,
         """\
@@ -388,7 +394,7 @@ def test_a_bad_entry_fails_the_run_before_its_first_step(cli, tmp_path: Path) ->
     store.close()
 
 
-def test_bad_egress_values_are_named_with_file_line_and_key(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_egress_values_are_named_with_file_line_and_key(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(
         tmp_path,
         """\

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import Cli
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in (REPO / "pipelines").glob("*.yml"))
 # The inputs each shipped pipeline requires, for its dry run.
@@ -19,7 +21,9 @@ REQUIRED = {"bug-triage": ["issue=1"], "issue-to-pr": ["issue=1"], "milestone": 
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_dry_run_renders_every_shipped_pipeline(name: str, tmp_path: Path, monkeypatch, cli) -> None:
+def test_dry_run_renders_every_shipped_pipeline(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
     monkeypatch.chdir(tmp_path)
     args = [item for assignment in REQUIRED.get(name, []) for item in ("-i", assignment)]
     result = cli("run", str(REPO / "pipelines" / f"{name}.yml"), "--dry-run", *args)
@@ -29,7 +33,7 @@ def test_dry_run_renders_every_shipped_pipeline(name: str, tmp_path: Path, monke
     assert "cannot render yet" not in result.out, result.out
 
 
-def test_placeholders_name_the_value_they_stand_for(tmp_path: Path, monkeypatch, cli) -> None:
+def test_placeholders_name_the_value_they_stand_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     result = cli("run", "issue-to-pr", "--dry-run", "-i", "issue=7")
     assert result.code == 0, result.err
@@ -54,7 +58,9 @@ def test_a_shipped_pipeline_runs_by_name_from_an_empty_directory(tmp_path: Path)
     assert list(empty.iterdir()) == []  # a dry run leaves nothing behind
 
 
-def test_a_local_file_of_the_same_name_wins_and_pipe_says_so(tmp_path: Path, monkeypatch, cli) -> None:
+def test_a_local_file_of_the_same_name_wins_and_pipe_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("issue-to-pr.yml").write_text("version: 1\nname: mine\nsteps:\n  - id: a\n    run: echo mine\n")
     result = cli("run", "issue-to-pr", "--dry-run")
@@ -63,14 +69,14 @@ def test_a_local_file_of_the_same_name_wins_and_pipe_says_so(tmp_path: Path, mon
     assert result.err == "pipe: using the local file issue-to-pr.yml, not the pipeline issue-to-pr shipped with pipe\n"
 
 
-def test_an_unknown_name_is_a_usage_error(tmp_path: Path, monkeypatch, cli) -> None:
+def test_an_unknown_name_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     result = cli("run", "no-such-pipeline", "--dry-run")
     assert result.code == 2
     assert result.err.startswith("no-such-pipeline: cannot read: ")
 
 
-def test_pipe_pipelines_lists_the_shipped_ones(cli) -> None:
+def test_pipe_pipelines_lists_the_shipped_ones(cli: Cli) -> None:
     result = cli("pipelines")
     assert result.code == 0, result.err
     assert "issue-to-pr    Turn an issue into a tested draft pull request with a coding agent." in result.out
@@ -100,7 +106,7 @@ def _tree(git_dir: Path, ref: str = "main") -> list[str]:
     return result.stdout.splitlines()
 
 
-def test_demo_commits_a_clean_example_repository(tmp_path: Path, monkeypatch) -> None:
+def test_demo_commits_a_clean_example_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from runner.commands import demo
 
     shipped = _example_with_caches(tmp_path)
@@ -112,7 +118,7 @@ def test_demo_commits_a_clean_example_repository(tmp_path: Path, monkeypatch) ->
     assert "wordcount/__init__.py" in files
 
 
-def test_demo_reset_starts_from_a_fresh_forge(tmp_path: Path, monkeypatch, cli) -> None:
+def test_demo_reset_starts_from_a_fresh_forge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     from runner.commands import demo
 
     state = tmp_path / "state"

@@ -10,14 +10,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runner.resources import data_path
 from runner.store import Store
 from tests.support.agents import agent_image
+from tests.support.cli import Cli, CliResult
 from tests.support.github import TOKEN
-from tests.support.github_server import GitHubServer
+from tests.support.github_server import GitHubServer, Repo
 from tests.support.pypi import sdist, tree_diff
 from tests.support.trees import bare_origin, git_environment
 
@@ -42,11 +44,13 @@ def local_forge(root: Path, tree: Path, issues: dict[int, str]) -> Path:
     return forge
 
 
-def records(state: Path) -> dict:
-    return json.loads(next((state / "forges").glob("*/records.json")).read_text())
+def records(state: Path) -> dict[str, Any]:
+    """The local forge's records.json under `state`, as parsed JSON."""
+    found: dict[str, Any] = json.loads(next((state / "forges").glob("*/records.json")).read_text())
+    return found
 
 
-def test_the_readme_main_job_completes(cli, tmp_path: Path) -> None:
+def test_the_readme_main_job_completes(cli: Cli, tmp_path: Path) -> None:
     state = tmp_path / "state"
     result = cli("demo", "--state-dir", str(state))
     assert result.code == 0, result.out + result.err
@@ -66,7 +70,7 @@ def test_the_readme_main_job_completes(cli, tmp_path: Path) -> None:
     assert "The fix is on branch fix/issue-1" in result.out
 
 
-def test_issue_to_pr_applies_six_117_to_six_116_and_reports_its_real_tests(cli, tmp_path: Path) -> None:
+def test_issue_to_pr_applies_six_117_to_six_116_and_reports_its_real_tests(cli: Cli, tmp_path: Path) -> None:
     downloads = tmp_path / "pypi"
     downloads.mkdir()
     old, new = sdist("six", "1.16.0", downloads), sdist("six", "1.17.0", downloads)
@@ -101,7 +105,7 @@ def test_issue_to_pr_applies_six_117_to_six_116_and_reports_its_real_tests(cli, 
     assert '__version__ = "1.17.0"' in shown
 
 
-def run_shipped(cli, tmp_path: Path, github: GitHubServer, pipeline: str, *args: str):  # type: ignore[no-untyped-def]
+def run_shipped(cli: Cli, tmp_path: Path, github: GitHubServer, pipeline: str, *args: str) -> CliResult:
     result = cli(
         "run",
         str(PIPELINES / pipeline),
@@ -118,11 +122,11 @@ def run_shipped(cli, tmp_path: Path, github: GitHubServer, pipeline: str, *args:
     return result
 
 
-def demo_repo(github: GitHubServer):  # type: ignore[no-untyped-def]
+def demo_repo(github: GitHubServer) -> Repo:
     return github.create_repo("octo/demo", {"calc.py": "def add(a, b):\n    return a - b\n", "README.md": "# demo\n"})
 
 
-def test_pr_review_posts_a_review_that_requests_changes(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_pr_review_posts_a_review_that_requests_changes(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = demo_repo(github)
     work = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo.git_dir), str(work)], check=True, env=git_environment())
@@ -171,7 +175,7 @@ def test_pr_review_posts_a_review_that_requests_changes(cli, tmp_path: Path, git
     ]
 
 
-def test_bug_triage_labels_reproduces_and_comments(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_bug_triage_labels_reproduces_and_comments(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = demo_repo(github)
     repo.add_issue("add() subtracts", "add(2, 3) is -1", ("bug",))
     repo.add_issue("Add a logo", "please", ("enhancement",))
@@ -208,7 +212,7 @@ def test_bug_triage_labels_reproduces_and_comments(cli, tmp_path: Path, github: 
     assert [label["name"] for label in repo.issues[2]["labels"]] == ["enhancement"]
 
 
-def history_repo(github: GitHubServer, tmp_path: Path):  # type: ignore[no-untyped-def]
+def history_repo(github: GitHubServer, tmp_path: Path) -> Repo:
     repo = demo_repo(github)
     work = tmp_path / "history"
     environment = git_environment()
@@ -229,7 +233,7 @@ def history_repo(github: GitHubServer, tmp_path: Path):  # type: ignore[no-untyp
     return repo
 
 
-def test_release_notes_drafts_one_release_and_updates_it(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_release_notes_drafts_one_release_and_updates_it(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = history_repo(github, tmp_path)
     first = run_shipped(cli, tmp_path, github, "release-notes.yml")
     assert first.code == 0, first.out + first.err
@@ -270,7 +274,7 @@ def test_two_release_notes_runs_at_once_make_one_draft(tmp_path: Path, github: G
 
 
 def test_a_simulated_github_actions_job(
-    cli, tmp_path: Path, github: GitHubServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli: Cli, tmp_path: Path, github: GitHubServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo_repo(github).add_issue("Something", "body", ())
     event = tmp_path / "event.json"

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.store import Store
+from runner.store import RunRecord, Store
+from tests.support.cli import Cli, CliResult
 from tests.support.github import TOKEN
-from tests.support.github_server import GitHubServer
+from tests.support.github_server import GitHubServer, Repo
 from tests.support.pipelines import write_pipeline
+from tests.support.records import present
 from tests.support.trees import git_environment
 
 pytestmark = pytest.mark.docker
@@ -56,13 +58,15 @@ steps:
 """
 
 
-def make_repo(github: GitHubServer):  # type: ignore[no-untyped-def]
+def make_repo(github: GitHubServer) -> Repo:
     repo = github.create_repo("octo/demo", {"README.md": "# demo\n", "calc.py": "def add(a, b):\n    return a - b\n"})
     repo.add_issue("add() subtracts", "`add(2, 3)` returns -1.", ("bug",))
     return repo
 
 
-def run_flow(cli, tmp_path: Path, github: GitHubServer, text: str = FLOW, *extra: str):  # type: ignore[no-untyped-def]
+def run_flow(
+    cli: Cli, tmp_path: Path, github: GitHubServer, text: str = FLOW, *extra: str
+) -> tuple[CliResult, RunRecord]:
     path = write_pipeline(tmp_path, text)
     result = cli(
         "run",
@@ -86,7 +90,7 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GH_TOKEN", raising=False)
 
 
-def test_issue_to_pr_over_smart_http_leaves_the_token_nowhere(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_issue_to_pr_over_smart_http_leaves_the_token_nowhere(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = make_repo(github)
     result, record = run_flow(cli, tmp_path, github)
     assert result.code == 0, result.out + result.err
@@ -109,10 +113,12 @@ def test_issue_to_pr_over_smart_http_leaves_the_token_nowhere(cli, tmp_path: Pat
     assert TOKEN not in result.out
 
 
-def test_a_second_run_and_a_resume_update_instead_of_duplicating(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_a_second_run_and_a_resume_update_instead_of_duplicating(
+    cli: Cli, tmp_path: Path, github: GitHubServer
+) -> None:
     repo = make_repo(github)
     assert run_flow(cli, tmp_path, github)[0].code == 0
-    first_sha = repo.sha("fix/issue-1")
+    first_sha = present(repo.sha("fix/issue-1"), "fix/issue-1")
     second, _ = run_flow(cli, tmp_path, github)
     assert second.code == 0, second.out + second.err
     assert len(repo.pulls) == 1 and len(repo.comments) == 2
@@ -126,7 +132,9 @@ def test_a_second_run_and_a_resume_update_instead_of_duplicating(cli, tmp_path: 
     assert github.count("POST", r"/pulls$") == 1
 
 
-def test_a_502_after_the_pull_request_was_made_leaves_exactly_one(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_a_502_after_the_pull_request_was_made_leaves_exactly_one(
+    cli: Cli, tmp_path: Path, github: GitHubServer
+) -> None:
     repo = make_repo(github)
     github.fail("POST", r"/repos/octo/demo/pulls$", 502, after=True)
     result, _ = run_flow(cli, tmp_path, github)
@@ -135,18 +143,18 @@ def test_a_502_after_the_pull_request_was_made_leaves_exactly_one(cli, tmp_path:
     assert github.count("POST", r"/pulls$") == 1
 
 
-def test_a_rate_limit_with_retry_after_waits_then_succeeds(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_a_rate_limit_with_retry_after_waits_then_succeeds(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = make_repo(github)
     text = FLOW.replace('report: {issue-comment: {issue: "{{ inputs.issue }}", interval: 1s}}\n', "")
     github.fail("POST", r"/issues/1/comments$", 403, headers={"retry-after": "2"})
     result, record = run_flow(cli, tmp_path, github, text)
     assert result.code == 0, result.out + result.err
     attempt = next(a for a in Store(tmp_path / "state").attempts(record.id) if a.step_id == "comment")
-    assert attempt.finished_at - attempt.started_at >= 2.0
+    assert present(attempt.finished_at) - attempt.started_at >= 2.0
     assert len(repo.comments) == 1
 
 
-def test_progress_edits_stay_within_the_rate(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_progress_edits_stay_within_the_rate(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     make_repo(github)
     steps = "".join(f"  - id: quick{i}\n    run: sleep 0.1\n" for i in range(12))
     text = f"""\
@@ -174,7 +182,7 @@ steps:
     assert comment["body"].count("✅") == 12 and "(succeeded)" in comment["body"]
 
 
-def test_push_to_the_default_branch_is_refused(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_push_to_the_default_branch_is_refused(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = make_repo(github)
     main = repo.sha("main")
     text = FLOW.replace("    uses: git/push\n", "    uses: git/push\n    with: {branch: main}\n")
@@ -186,7 +194,7 @@ def test_push_to_the_default_branch_is_refused(cli, tmp_path: Path, github: GitH
 
 
 def test_sync_against_conflicting_changes_lists_them_and_keeps_the_branch(
-    cli, tmp_path: Path, github: GitHubServer
+    cli: Cli, tmp_path: Path, github: GitHubServer
 ) -> None:
     repo = make_repo(github)
     text = """\
@@ -228,7 +236,9 @@ steps:
     assert (workspace / "status.txt").read_text() == ""
 
 
-def test_the_same_flow_on_a_local_forge_needs_no_token(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_flow_on_a_local_forge_needs_no_token(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GITHUB_TOKEN")
     source = tmp_path / "src"
     source.mkdir()
@@ -256,7 +266,7 @@ def test_the_same_flow_on_a_local_forge_needs_no_token(cli, tmp_path: Path, monk
     assert '"head": "fix/issue-1"' in records and "Opened file://" in records and "### pipe: fix-issue" in records
 
 
-def test_no_publish_runs_everything_but_writes_nothing(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_no_publish_runs_everything_but_writes_nothing(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     repo = make_repo(github)
     result, _ = run_flow(cli, tmp_path, github, FLOW, "--no-publish")
     assert result.code == 0, result.out + result.err
@@ -271,7 +281,7 @@ def test_no_publish_runs_everything_but_writes_nothing(cli, tmp_path: Path, gith
 
 
 def test_hard_rollback_deletes_the_branch_closes_the_pr_and_deletes_comments(
-    cli, tmp_path: Path, github: GitHubServer
+    cli: Cli, tmp_path: Path, github: GitHubServer
 ) -> None:
     repo = make_repo(github)
     result, record = run_flow(cli, tmp_path, github)
@@ -301,7 +311,9 @@ steps:
 """
 
 
-def test_an_approve_comment_by_an_approver_decides_while_polling(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_an_approve_comment_by_an_approver_decides_while_polling(
+    cli: Cli, tmp_path: Path, github: GitHubServer
+) -> None:
     make_repo(github)
 
     def comment_later() -> None:
@@ -320,7 +332,7 @@ def test_an_approve_comment_by_an_approver_decides_while_polling(cli, tmp_path: 
     assert len(asked) == 1 and "Go ahead?" in asked[0]
 
 
-def test_a_reject_comment_is_seen_by_resume(cli, tmp_path: Path, github: GitHubServer) -> None:
+def test_a_reject_comment_is_seen_by_resume(cli: Cli, tmp_path: Path, github: GitHubServer) -> None:
     make_repo(github)
     result, record = run_flow(cli, tmp_path, github, APPROVAL.replace("POLL", "0s"))
     assert result.code == 3

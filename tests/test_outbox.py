@@ -3,6 +3,7 @@ closing gives up after its grace with exactly one warning."""
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -48,7 +49,7 @@ def test_jobs_of_one_key_coalesce_and_all_are_written() -> None:
     written: list[str] = []
     outbox = Outbox("comment", warn=lambda message: written.append(f"warning {message}"))
     for index in range(5):
-        outbox.submit("a", lambda index=index: written.append(f"a{index}"))
+        outbox.submit("a", functools.partial(written.append, f"a{index}"))
     outbox.submit("b", lambda: written.append("b"))
     outbox.close()
     assert written[-1] == "b" and written[-2] == "a4"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,8 @@ from runner.forges.local import LocalForge
 from runner.resources import data_path
 from runner.store import Store
 from tests.support.agents import agent_image
+from tests.support.cli import Cli, CliResult
+from tests.support.records import children_by_key
 from tests.support.trees import bare_origin
 
 pytestmark = pytest.mark.docker
@@ -46,7 +49,7 @@ def make_forge(root: Path, issues: dict[int, str]) -> Path:
     return forge
 
 
-def milestone(cli, forge: Path, state: Path):  # type: ignore[no-untyped-def]
+def milestone(cli: Cli, forge: Path, state: Path) -> CliResult:
     return cli(
         "run",
         str(data_path("pipelines") / "milestone.yml"),
@@ -74,7 +77,7 @@ def summary(state: Path) -> str:
     return str(body)
 
 
-def test_a_failed_child_fails_the_parent_and_resume_rereads_the_fixed_issue(cli, tmp_path: Path) -> None:
+def test_a_failed_child_fails_the_parent_and_resume_rereads_the_fixed_issue(cli: Cli, tmp_path: Path) -> None:
     forge = make_forge(
         tmp_path,
         {
@@ -96,7 +99,7 @@ def test_a_failed_child_fails_the_parent_and_resume_rereads_the_fixed_issue(cli,
     assert "| 3 | failed |" in table and "| 4 | skipped (blocked by 3, which failed) |" in table
     assert "2 succeeded, 1 failed, 1 skipped." in table
     assert pulls(state) == ["fix/issue-1", "fix/issue-2"]
-    before = {run.child_key: run for run in store.children(parent.id)}
+    before = children_by_key(store, parent.id)
     assert sorted(before) == ["1", "2", "3"]
     implemented = {
         key: len([a for a in store.attempts(run.id) if a.step_id == "implement"]) for key, run in before.items()
@@ -106,21 +109,21 @@ def test_a_failed_child_fails_the_parent_and_resume_rereads_the_fixed_issue(cli,
     resumed = cli("resume", parent.id, "--state-dir", str(state))
     assert resumed.code == 0, resumed.out + resumed.err
     assert store.run(parent.id).status == "succeeded"
-    after = {run.child_key: run for run in store.children(parent.id)}
+    after = children_by_key(store, parent.id)
     assert sorted(after) == ["1", "2", "3", "4"] and all(run.status == "succeeded" for run in after.values())
     assert pulls(state) == ["fix/issue-1", "fix/issue-2", "fix/issue-3", "fix/issue-4"]
     for key in ("1", "2"):
         assert after[key].id == before[key].id
         assert len([a for a in store.attempts(after[key].id) if a.step_id == "implement"]) == implemented[key], key
     assert after["3"].id == before["3"].id, "the failed child was resumed, not replaced"
-    changed = [data for _, _, kind, _, data in store.events(after["3"].id) if kind == "inputs_changed"]
+    changed = [e.data for e in store.events(after["3"].id) if e.kind == "inputs_changed"]
     assert changed and changed[-1]["steps"] == {"issue": ["body"]}, "the resumed child says its issue changed"
     table = summary(state)
     assert "| 3 | succeeded (resumed; read again: issue (body)) | file://" in table, table
     assert "4 succeeded, 0 failed, 0 skipped." in table
 
 
-def test_a_dependency_cycle_exits_2_with_no_child_started(cli, tmp_path: Path) -> None:
+def test_a_dependency_cycle_exits_2_with_no_child_started(cli: Cli, tmp_path: Path) -> None:
     forge = make_forge(tmp_path, {1: issue(1, [2], "alpha"), 2: issue(2, [1], "beta"), 3: issue(3, [], "gamma")})
     state = tmp_path / "state"
     result = milestone(cli, forge, state)
@@ -153,11 +156,13 @@ TASKS = {
 FICKLE = 'sh -c \'sed "s/NONCE/$(od -An -N6 -tu8 /dev/urandom | tr -dc 0-9)/g" "$0" | fake-agent\''
 
 
-def phase(name: str, result: dict) -> str:  # type: ignore[type-arg]
+def phase(name: str, result: dict[str, Any]) -> str:
     return f"WRITE {name}.md\n```\n# {name}\n```\nRESULT\n```json\n{json.dumps(result)}\n```"
 
 
-def test_an_approval_applies_what_was_shown_and_runs_nothing_before_the_wait_point_again(cli, tmp_path: Path) -> None:
+def test_an_approval_applies_what_was_shown_and_runs_nothing_before_the_wait_point_again(
+    cli: Cli, tmp_path: Path
+) -> None:
     work, forge = tmp_path / "src", tmp_path / "forge"
     work.mkdir()
     (work / "README.md").write_text("# notes\n")

@@ -7,10 +7,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from runner.actions import ActionContext, RunState
+from runner.actions import ActionContext, RunState, SandboxRun
 from runner.actions.github import pull_request
+from runner.forges.base import PullRequest
 from runner.forges.local import LocalForge
 from tests.support.trees import bare_origin, git_environment
+
+# What an action recorded through `ctx.record`: (type, target, data).
+Recorded = tuple[str, str, dict[str, Any]]
+
+
+def no_sandbox(*args: object, **kwargs: object) -> SandboxRun:
+    """`ctx.run_in_sandbox` for actions that must not run one."""
+    raise AssertionError("the action ran a sandbox")
+
 
 BODY = "Fixes #1\n\n## Summary\n\nFixed it.\n\n## Changes\n\n{changes}\n## Verification\n\nall passed\n"
 
@@ -33,7 +43,9 @@ def _forge(tmp_path: Path) -> LocalForge:
     return LocalForge(forge_dir, tmp_path / "state")
 
 
-def _open(forge: LocalForge, tmp_path: Path, changes: str, run_id: str = "r1", records: list[Any] | None = None) -> Any:
+def _open(
+    forge: LocalForge, tmp_path: Path, changes: str, run_id: str = "r1", records: list[Recorded] | None = None
+) -> PullRequest:
     records = [] if records is None else records
     context = ActionContext(
         run_id=run_id,
@@ -46,7 +58,7 @@ def _open(forge: LocalForge, tmp_path: Path, changes: str, run_id: str = "r1", r
         publish=True,
         forge=forge,
         log=lambda text: None,
-        run_in_sandbox=lambda *a, **k: None,
+        run_in_sandbox=no_sandbox,
         record=lambda kind, target, data: records.append((kind, target, dict(data))),
     )
     result = pull_request(context)

@@ -13,12 +13,14 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runner.resources import data_path
-from runner.store import Store
+from runner.store import RunRecord, Store
 from tests.support.agents import real_agent_image
+from tests.support.cli import Cli, CliResult
 from tests.support.fake_model import requests
 from tests.support.pipelines import write_pipeline
 from tests.support.trees import bare_origin, git_environment, git_repository
@@ -51,7 +53,7 @@ def forge(root: Path, **extra: object) -> Path:
     return place
 
 
-def run(cli, root: Path, agent: str, *args: str, **extra: object):  # type: ignore[no-untyped-def]
+def run(cli: Cli, root: Path, agent: str, *args: str, **extra: object) -> tuple[CliResult, Store, RunRecord, Path]:
     place = forge(root, **extra)
     state = root / "state"
     result = cli(
@@ -68,19 +70,20 @@ def git(place: Path, *args: str) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True, env=git_environment()).stdout
 
 
-def pull(state: Path) -> dict:  # type: ignore[type-arg]
+def pull(state: Path) -> dict[str, Any]:
     records = json.loads(next((state / "forges").glob("*/records.json")).read_text())
+    found: dict[str, Any]
     (found,) = records["pulls"].values()
-    return found  # type: ignore[no-any-return]
+    return found
 
 
-def seen(cli, record_id: str, state: Path) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+def seen(cli: Cli, record_id: str, state: Path) -> list[dict[str, Any]]:
     shown = cli("logs", record_id, "implement", "--state-dir", str(state))
     return requests(shown.out)
 
 
 @pytest.mark.parametrize("agent", ["claude", "codex", "aider", "opencode"])
-def test_issue_to_pr_with_the_real_cli(cli, tmp_path: Path, agent: str) -> None:
+def test_issue_to_pr_with_the_real_cli(cli: Cli, tmp_path: Path, agent: str) -> None:
     result, store, record, place = run(cli, tmp_path, agent)
     assert result.code == 0, result.out + result.err
     asked = seen(cli, record.id, tmp_path / "state")
@@ -102,7 +105,9 @@ def test_issue_to_pr_with_the_real_cli(cli, tmp_path: Path, agent: str) -> None:
         assert "cost $" in body and "  agents: $" in shown
 
 
-def test_a_key_given_as_secret_reaches_only_the_agent(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_given_as_secret_reaches_only_the_agent(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = "sk-ant-test-" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:24]
     monkeypatch.setenv("ANTHROPIC_API_KEY", key)
     # the agent prints the key into its own session: the kept transcript must not carry it
@@ -123,7 +128,7 @@ def test_a_key_given_as_secret_reaches_only_the_agent(cli, tmp_path: Path, monke
 
 
 @pytest.mark.parametrize("agent", ["claude", "codex"])
-def test_an_invalid_answer_is_asked_again_in_the_same_session(cli, tmp_path: Path, agent: str) -> None:
+def test_an_invalid_answer_is_asked_again_in_the_same_session(cli: Cli, tmp_path: Path, agent: str) -> None:
     result, store, record, _ = run(cli, tmp_path, agent, invalid_first=True)
     assert result.code == 0, result.out + result.err
     implement = next(s for s in store.steps(record.id) if s.step_id == "implement")
@@ -135,7 +140,7 @@ def test_an_invalid_answer_is_asked_again_in_the_same_session(cli, tmp_path: Pat
     assert last["items"] > asked[0]["items"]
 
 
-def test_an_agents_own_commit_is_folded_into_pipes_commit(cli, tmp_path: Path) -> None:
+def test_an_agents_own_commit_is_folded_into_pipes_commit(cli: Cli, tmp_path: Path) -> None:
     result, _, _, place = run(cli, tmp_path, "claude", commit=True)
     assert result.code == 0, result.out + result.err
     assert git(place, "diff", "--name-only", "main", "fix/issue-1").split() == ["calc.py"]
@@ -143,7 +148,7 @@ def test_an_agents_own_commit_is_folded_into_pipes_commit(cli, tmp_path: Path) -
     assert len(authors) == 1 and "Your Name" not in authors[0] and authors[0].endswith(f"|Fix #1: {TITLE}")
 
 
-def test_an_agent_cannot_make_pipe_read_or_remove_host_files_through_its_state(cli, tmp_path: Path) -> None:
+def test_an_agent_cannot_make_pipe_read_or_remove_host_files_through_its_state(cli: Cli, tmp_path: Path) -> None:
     """Attack: the agent points its transcript file, and its state directory, at files of the host;
     pipe keeps transcripts and tidies `.pipe-agent/` on the host, so it must follow no link."""
     host = tmp_path / "host"
@@ -164,7 +169,7 @@ def test_an_agent_cannot_make_pipe_read_or_remove_host_files_through_its_state(c
     assert git(place, "diff", "--name-only", "main", "fix/issue-1").split() == ["calc.py"]
 
 
-def test_housekeeping_anywhere_is_dropped_but_never_hides_a_protected_path(cli, tmp_path: Path) -> None:
+def test_housekeeping_anywhere_is_dropped_but_never_hides_a_protected_path(cli: Cli, tmp_path: Path) -> None:
     made = "mkdir -p tests/.claude && echo '{}' > tests/.claude/settings.local.json"
     result, _, _, place = run(cli, tmp_path / "drop", "claude", bash=made)
     assert result.code == 0, result.out + result.err
@@ -176,7 +181,7 @@ def test_housekeeping_anywhere_is_dropped_but_never_hides_a_protected_path(cli, 
     assert "touched protected paths: .github/workflows/.claude/evil.yml" in implement.error
 
 
-def test_a_budget_overrun_stops_the_step_and_keeps_its_changes(cli, tmp_path: Path) -> None:
+def test_a_budget_overrun_stops_the_step_and_keeps_its_changes(cli: Cli, tmp_path: Path) -> None:
     result, store, record, _ = run(cli, tmp_path, "claude", "-i", "max-cost-usd=1", usage=300_000)
     assert result.code == 1
     implement = next(s for s in store.steps(record.id) if s.step_id == "implement")
@@ -189,7 +194,7 @@ def test_a_budget_overrun_stops_the_step_and_keeps_its_changes(cli, tmp_path: Pa
     assert len([e for e in seen(cli, record.id, tmp_path / "state") if "FAKE-MODEL" in e.get("text", "")]) == 3
 
 
-def test_a_named_agent_missing_from_the_image_says_what_to_run(cli, tmp_path: Path) -> None:
+def test_a_named_agent_missing_from_the_image_says_what_to_run(cli: Cli, tmp_path: Path) -> None:
     place = forge(tmp_path)
     result = cli(
         "run", PIPELINE, "-i", "issue=1", "-i", "agent=claude", "--forge-dir", str(place),
@@ -216,7 +221,7 @@ steps:
 """
 
 
-def test_gemini_starts_in_the_image_receives_the_prompt_and_its_answer_is_read(cli, tmp_path: Path) -> None:
+def test_gemini_starts_in_the_image_receives_the_prompt_and_its_answer_is_read(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     git_repository(workspace, PROJECT)
     text = ONE_STEP.replace("IMAGE", real_agent_image()).replace("NAME", "gemini").replace("TITLE", TITLE)
@@ -232,7 +237,7 @@ def test_gemini_starts_in_the_image_receives_the_prompt_and_its_answer_is_read(c
     assert not (workspace / ".pipe-agent").exists() and not (workspace / ".gemini").exists()
 
 
-def test_max_turns_bounds_claude_and_its_error_fails_the_step(cli, tmp_path: Path) -> None:
+def test_max_turns_bounds_claude_and_its_error_fails_the_step(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     git_repository(workspace, PROJECT)
     text = ONE_STEP.replace("IMAGE", real_agent_image()).replace("NAME", "claude").replace("TITLE", TITLE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,6 +13,7 @@ from runner.changes.recording import Recorder
 from runner.changes.rollback import RollbackConflict, Undoer, plan_rollback
 from runner.changes.snapshot import Workspace
 from runner.store import Store
+from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
 from tests.test_changes_docker import state
 
@@ -39,7 +39,7 @@ steps:
 """
 
 
-def run(cli: Any, tmp_path: Path, text: str, workspace: Path) -> tuple[str, Store]:
+def run(cli: Cli, tmp_path: Path, text: str, workspace: Path) -> tuple[str, Store]:
     """Run a pipeline through the CLI (no reporter reading the workspace); (run id, store)."""
     cli("run", str(write_pipeline(tmp_path, text)), "--workspace", str(workspace), *state(tmp_path))
     store = Store(tmp_path / "state")
@@ -52,7 +52,7 @@ def allocated(root: Path) -> int:
 
 
 @pytest.mark.docker
-def test_a_sparse_file_is_recorded_by_its_data_and_rollback_removes_it(cli: Any, tmp_path: Path) -> None:
+def test_a_sparse_file_is_recorded_by_its_data_and_rollback_removes_it(cli: Cli, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     run_id, store = run(cli, tmp_path, SPARSE, workspace)
@@ -66,7 +66,7 @@ def test_a_sparse_file_is_recorded_by_its_data_and_rollback_removes_it(cli: Any,
 
 @pytest.mark.docker
 def test_a_file_over_the_cap_fails_the_step_and_rollback_removes_it(
-    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PIPE_MAX_RECORD", "4M")
     workspace = tmp_path / "ws"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.store import Store
+from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
 
 pytestmark = pytest.mark.docker
@@ -29,7 +30,7 @@ def _events(out: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def test_resume_keeps_a_file_the_person_added_and_lists_what_it_reverts(cli, tmp_path: Path) -> None:
+def test_resume_keeps_a_file_the_person_added_and_lists_what_it_reverts(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(tmp_path, FLAKY)
     state = ["--state-dir", str(tmp_path / "state")]
     assert cli("run", str(path), *state).code == 1
@@ -58,7 +59,7 @@ def test_resume_keeps_a_file_the_person_added_and_lists_what_it_reverts(cli, tmp
     assert numbers == [1, 2]
 
 
-def test_the_console_lists_the_reverted_paths(cli, tmp_path: Path) -> None:
+def test_the_console_lists_the_reverted_paths(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(tmp_path, FLAKY)
     state = ["--state-dir", str(tmp_path / "state")]
     assert cli("run", str(path), *state).code == 1

@@ -4,7 +4,6 @@ current state, and stops instead of undoing what a later run of the same issue r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,17 +12,17 @@ from runner.actions.github import comment
 from runner.changes.rollback import RollbackConflict
 from runner.forges.local import LocalForge
 from runner.store import ChangeRecord
-from tests.test_pr_changes import _forge, _open
+from tests.test_pr_changes import Recorded, _forge, _open, no_sandbox
 
 AT = 1_800_000_000.0  # when the store says the later run wrote
 
 
-def _change(record: tuple[str, str, dict[str, Any]]) -> ChangeRecord:
+def _change(record: Recorded) -> ChangeRecord:
     kind, target, data = record
     return ChangeRecord(1, "pr", 0, 1, kind, target, data, AT - 60, None)
 
 
-def _comment(forge: LocalForge, tmp_path: Path, run_id: str, body: str, records: list[Any]) -> None:
+def _comment(forge: LocalForge, tmp_path: Path, run_id: str, body: str, records: list[Recorded]) -> None:
     context = ActionContext(
         run_id=run_id,
         pipeline="issue-to-pr",
@@ -35,7 +34,7 @@ def _comment(forge: LocalForge, tmp_path: Path, run_id: str, body: str, records:
         publish=True,
         forge=forge,
         log=lambda text: None,
-        run_in_sandbox=lambda *a, **k: None,
+        run_in_sandbox=no_sandbox,
         record=lambda kind, target, data: records.append((kind, target, dict(data))),
     )
     assert comment(context).error is None
@@ -49,7 +48,7 @@ def test_rollback_of_an_older_run_stops_at_the_pr_a_later_run_rewrote(tmp_path: 
     from runner.actions.undo import Origin, undo_pr_create
 
     forge = _forge(tmp_path)
-    first: list[Any] = []
+    first: list[Recorded] = []
     pull = _open(forge, tmp_path, "- `calc.py`: first try\n", run_id="R1", records=first)
     _open(forge, tmp_path, "- `calc.py`: second try\n", run_id="R2")
     origin = Origin("R1", lambda run, target: AT if (run, target) == ("R2", f"#{pull.number}") else None)
@@ -64,7 +63,7 @@ def test_rollback_of_an_older_run_keeps_the_comment_a_later_run_rewrote(tmp_path
 
     forge = _forge(tmp_path)
     _issue(forge)
-    first: list[Any] = []
+    first: list[Recorded] = []
     _comment(forge, tmp_path, "R1", "Opened the pull request.", first)
     _comment(forge, tmp_path, "R2", "Updated the pull request.", [])
     (created,) = first
@@ -78,7 +77,7 @@ def test_rollback_of_the_latest_run_still_undoes_its_own_work(tmp_path: Path) ->
 
     forge = _forge(tmp_path)
     _issue(forge)
-    made: list[Any] = []
+    made: list[Recorded] = []
     pull = _open(forge, tmp_path, "- `calc.py`: fix\n", run_id="R1", records=made)
     _comment(forge, tmp_path, "R1", "Opened it.", made)
     undo_comment_create(_change(made[1]), forge, Origin("R1"))

@@ -14,20 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from runner.store import Store
+from runner.store import RunRecord, Store
+from tests.support.cli import Cli, CliResult
 from tests.support.pipelines import containers_left, write_pipeline
+from tests.support.records import present
 
 pytestmark = pytest.mark.docker
 
 
-def run(cli, tmp_path: Path, text: str, *args: str):
+def run(cli: Cli, tmp_path: Path, text: str, *args: str) -> tuple[CliResult, Store, RunRecord]:
     path = write_pipeline(tmp_path, text)
     result = cli("run", str(path), "--state-dir", str(tmp_path / "state"), *args)
     store = Store(tmp_path / "state")
     return result, store, store.run("latest")
 
 
-def test_five_steps_pass_outputs_including_multiline(cli, tmp_path: Path) -> None:
+def test_five_steps_pass_outputs_including_multiline(cli: Cli, tmp_path: Path) -> None:
     result, store, record = run(
         cli,
         tmp_path,
@@ -74,7 +76,7 @@ def test_five_steps_pass_outputs_including_multiline(cli, tmp_path: Path) -> Non
     assert containers_left("pipe.run", record.id) == []
 
 
-def test_retry_succeeds_on_third_attempt_with_backoff(cli, tmp_path: Path) -> None:
+def test_retry_succeeds_on_third_attempt_with_backoff(cli: Cli, tmp_path: Path) -> None:
     result, store, record = run(
         cli,
         tmp_path,
@@ -98,12 +100,12 @@ def test_retry_succeeds_on_third_attempt_with_backoff(cli, tmp_path: Path) -> No
         (2, "failed", 1),
         (3, "succeeded", 0),
     ]
-    gaps = [attempts[i + 1].started_at - attempts[i].finished_at for i in range(2)]
+    gaps = [attempts[i + 1].started_at - present(attempts[i].finished_at) for i in range(2)]
     assert gaps[0] >= 0.4 and gaps[1] >= 0.8, gaps
     assert store.steps(record.id)[0].attempts == 3
 
 
-def test_retry_only_on_listed_exit_codes(cli, tmp_path: Path) -> None:
+def test_retry_only_on_listed_exit_codes(cli: Cli, tmp_path: Path) -> None:
     result, store, record = run(
         cli,
         tmp_path,
@@ -120,7 +122,7 @@ def test_retry_only_on_listed_exit_codes(cli, tmp_path: Path) -> None:
     assert [a.exit_code for a in store.attempts(record.id)] == [3]
 
 
-def test_timeout_kills_the_step_and_leaves_no_container(cli, tmp_path: Path) -> None:
+def test_timeout_kills_the_step_and_leaves_no_container(cli: Cli, tmp_path: Path) -> None:
     started = time.monotonic()
     result, store, record = run(
         cli,
@@ -141,13 +143,13 @@ def test_timeout_kills_the_step_and_leaves_no_container(cli, tmp_path: Path) -> 
     assert result.code == 1
     attempt = store.attempts(record.id)[0]
     assert (attempt.status, attempt.error) == ("timeout", "timed out after 2s")
-    assert 2.0 <= attempt.finished_at - attempt.started_at < 10
+    assert 2.0 <= present(attempt.finished_at) - attempt.started_at < 10
     assert elapsed < 30
     assert "after | after" in result.out
     assert containers_left("pipe.run", record.id) == []
 
 
-def test_continue_on_error_and_failure_conditions(cli, tmp_path: Path) -> None:
+def test_continue_on_error_and_failure_conditions(cli: Cli, tmp_path: Path) -> None:
     result, store, record = run(
         cli,
         tmp_path,
@@ -182,7 +184,7 @@ def test_continue_on_error_and_failure_conditions(cli, tmp_path: Path) -> None:
     assert record.status == "failed"
 
 
-def test_sandbox_is_hardened(cli, tmp_path: Path) -> None:
+def test_sandbox_is_hardened(cli: Cli, tmp_path: Path) -> None:
     result, store, record = run(
         cli,
         tmp_path,
@@ -248,7 +250,7 @@ def test_sandbox_is_hardened(cli, tmp_path: Path) -> None:
     assert steps["readonly"].outputs == {"root": "read-only", "tmp": "writable"}
 
 
-def test_credentials_reach_only_allowed_steps(cli, tmp_path: Path, monkeypatch) -> None:
+def test_credentials_reach_only_allowed_steps(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_OnlyForAllowedSteps123")
     monkeypatch.setenv("GITHUB_REPOSITORY", "octo/demo")
     result, _, _ = run(
@@ -274,7 +276,7 @@ def test_credentials_reach_only_allowed_steps(cli, tmp_path: Path, monkeypatch) 
     assert "denied | token=none gh=none" in result.out
 
 
-def test_token_is_masked_in_console_logs_and_store(cli, tmp_path: Path, monkeypatch) -> None:
+def test_token_is_masked_in_console_logs_and_store(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token = "ghp_Zq8/Secret+Token=Value 42"
     monkeypatch.setenv("GITHUB_TOKEN", token)
     monkeypatch.setenv("API_KEY", "multi line secret first\nsecond secret line")
@@ -356,7 +358,7 @@ def test_sigint_cancels_the_run_and_removes_its_container(tmp_path: Path) -> Non
     assert containers_left("pipe.run", record.id) == []
 
 
-def test_missing_engine_is_exit_4(cli, tmp_path: Path, monkeypatch) -> None:
+def test_missing_engine_is_exit_4(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
     path = write_pipeline(tmp_path, "version: 1\nname: t\nsteps:\n  - id: a\n    run: echo\n")
     result = cli("run", str(path), "--state-dir", str(tmp_path / "state"))

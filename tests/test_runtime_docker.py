@@ -4,17 +4,14 @@ a sandbox that ends by itself is not killed, while one that lies about its end s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.store import RunRecord, Store
 from sandbox.docker import DockerBackend
-from tests.support.cli import CliResult
+from tests.support.cli import Cli, CliResult
 from tests.support.pipelines import containers_left, write_pipeline
-
-Cli = Callable[..., CliResult]
 
 pytestmark = pytest.mark.docker
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox.base import ExecStatus, Payload
 from sandbox.channel import Channel
-from sandbox.docker import DockerPrepared
+from sandbox.prepared import DockerPrepared
 
 
 class ScriptEndsWhileLooking:

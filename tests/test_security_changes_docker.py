@@ -9,7 +9,6 @@ import contextlib
 import os
 import resource
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,9 @@ import pytest
 from runner.changes.rollback import fits_masked
 from runner.masking import ByteMasker, Masker
 from runner.store import Store
-from tests.support.cli import CliResult
+from tests.support.cli import Cli
 from tests.support.leaks import forms, leaks
 from tests.support.pipelines import write_pipeline
-
-Cli = Callable[..., CliResult]
 
 pytestmark = pytest.mark.docker
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from runner.changes import gitrefs
-from runner.store import Store
+from runner.store import RunRecord, Store
+from tests.support.cli import Cli, CliResult
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer
 from tests.support.pipelines import write_pipeline
@@ -85,7 +86,7 @@ def local_forge(tmp_path: Path) -> Path:
     return forge
 
 
-def run_local(cli, tmp_path: Path, forge: Path, text: str):  # type: ignore[no-untyped-def]
+def run_local(cli: Cli, tmp_path: Path, forge: Path, text: str) -> tuple[CliResult, RunRecord]:
     path = write_pipeline(tmp_path, text)
     result = cli("run", str(path), "--forge-dir", str(forge), "--state-dir", str(tmp_path / "state"))
     return result, Store(tmp_path / "state").run("latest")
@@ -93,7 +94,7 @@ def run_local(cli, tmp_path: Path, forge: Path, text: str):  # type: ignore[no-u
 
 @pytest.mark.parametrize("plant", sorted(PLANTS))
 def test_a_redirected_repository_is_refused_before_git_runs(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plant: str
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plant: str
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     forge = local_forge(tmp_path)
@@ -130,7 +131,7 @@ PLANT
 
 @pytest.mark.parametrize("plant", ["gitdir-file", "config"])
 def test_the_token_never_reaches_a_planted_filter(
-    cli, tmp_path: Path, github: GitHubServer, monkeypatch: pytest.MonkeyPatch, plant: str
+    cli: Cli, tmp_path: Path, github: GitHubServer, monkeypatch: pytest.MonkeyPatch, plant: str
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.delenv("GH_TOKEN", raising=False)
@@ -209,7 +210,7 @@ def _agent_flow(command: str, names: str, limits: str) -> str:
     ids=["protect-index", "protect-commit", "max-index", "max-commit"],
 )
 def test_limits_count_the_index_and_new_commits(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, names: str, limits: str, reason: str
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, names: str, limits: str, reason: str
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     forge = local_forge(tmp_path)
@@ -224,7 +225,7 @@ def test_limits_count_the_index_and_new_commits(
     [('fix/"quoted"', "contains '\"'"), ("fix/../main", "contains '..'")],
 )
 def test_a_bad_branch_name_is_one_line_naming_it(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, branch: str, problem: str
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, branch: str, problem: str
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     forge = local_forge(tmp_path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from runner.pipeline.expressions import Expressions
 from runner.reporters.console import PlainReporter, RichReporter
 from runner.store import StepRecord, Store
 from runner.terminal import printable
-from tests.support.cli import CliResult
+from tests.support.cli import Cli
 from tests.support.github_server import GitHubServer
 from tests.support.pipelines import write_pipeline
 
@@ -78,7 +77,7 @@ def _store_with_hostile_run(state: Path) -> tuple[str, Path]:
 
 @pytest.mark.parametrize("command", [["show", "RUN"], ["logs", "RUN"], ["logs", "RUN", "issue"]])
 def test_show_and_logs_neutralise_stored_text_but_keep_it_faithful(
-    command: list[str], tmp_path: Path, cli: Callable[..., CliResult]
+    command: list[str], tmp_path: Path, cli: Cli
 ) -> None:
     run_id, log = _store_with_hostile_run(tmp_path / "state")
     before = log.read_bytes()
@@ -149,7 +148,7 @@ def test_a_hostile_value_is_one_literal_word_in_every_quoting_context(
     ],
 )
 def test_an_expression_where_no_quoting_is_literal_is_refused(
-    script: str, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult]
+    script: str, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     hostile = f"EOF\n$(touch {tmp_path / 'pwned'})\n1"
     with pytest.raises(TemplateError) as raised:
@@ -168,9 +167,7 @@ def test_an_expression_where_no_quoting_is_literal_is_refused(
     )
 
 
-def test_a_quoted_expression_validates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult]
-) -> None:
+def test_a_quoted_expression_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     write_pipeline(tmp_path, HEAD + "    run: echo \"{{ inputs.x }}\" '{{ inputs.x }}'\n", "ok.yml")
     result = cli("validate", "ok.yml")
@@ -257,7 +254,7 @@ def test_malformed_pipeline_is_one_line_and_exit_2(
     command: list[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    cli: Callable[..., CliResult],
+    cli: Cli,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.yml").write_text(text)
@@ -292,7 +289,7 @@ steps:
 @pytest.mark.docker
 @pytest.mark.parametrize("nul", [False, True], ids=["esc", "nul"])
 def test_a_hostile_issue_title_is_data_in_a_real_run(
-    nul: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult], github: GitHubServer
+    nul: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli, github: GitHubServer
 ) -> None:
     from tests.support.github import TOKEN
 

@@ -13,13 +13,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.store import Store
+from tests.support.cli import Cli
 from tests.support.leaks import leaks
 from tests.support.pipelines import containers_left, write_pipeline
+from tests.support.records import present
 
 pytestmark = pytest.mark.docker
 
@@ -35,7 +38,7 @@ def _host_secret(tmp_path: Path) -> tuple[Path, str]:
     return path, secret
 
 
-def test_a_step_cannot_make_the_host_read_a_host_file_through_the_channel(cli, tmp_path: Path) -> None:
+def test_a_step_cannot_make_the_host_read_a_host_file_through_the_channel(cli: Cli, tmp_path: Path) -> None:
     host_file, secret = _host_secret(tmp_path)
     path = write_pipeline(
         tmp_path,
@@ -125,7 +128,7 @@ def test_output_is_cut_at_the_log_limit_with_a_marker_and_memory_stays_bounded(t
     assert done.returncode == 0, done.stderr[-2000:]
     store = Store(state)
     attempt = store.attempts(store.run("latest").id)[0]
-    log = Path(attempt.log_path)
+    log = Path(present(attempt.log_path, "log path"))
     assert log.stat().st_size < 8 * 1024**2 + 64 * 1024
     assert b"[pipe: output cut at 8388608 bytes; the rest was discarded]" in log.read_bytes()[-4096:]
     if peak_kib > before:  # this run set the children's peak: it must be far below the 200 MB written
@@ -197,7 +200,7 @@ def test_credentials_never_appear_in_the_containers_configuration(tmp_path: Path
     assert any("PIPE_WORKDIR=" in config for config in seen)
 
 
-def _wait_for(predicate, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], bool], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
@@ -236,14 +239,15 @@ def test_a_runner_killed_mid_step_leaves_no_secret_on_disk_and_resumes(tmp_path:
         text=True,
     )
     seen: list[str] = []
-    assert process.stdout is not None
-    reader = threading.Thread(target=lambda: seen.extend(process.stdout))  # type: ignore[union-attr]
+    output = process.stdout
+    assert output is not None
+    reader = threading.Thread(target=lambda: seen.extend(output))
     reader.start()
     _wait_for(lambda: any("started 1" in line for line in seen), 90)
     process.send_signal(signal_number)
     process.wait(timeout=60)
     reader.join(timeout=10)
-    process.stdout.close()
+    output.close()
     assert leaks(state, secret) == [], "a secret survived on disk after the runner died"
     done = subprocess.run(  # noqa: PLW1510 (the exit code is asserted)
         [*PIPE, "resume", "latest", "--state-dir", str(state), "--secret-file", str(secret_file)],
@@ -259,7 +263,7 @@ def test_a_runner_killed_mid_step_leaves_no_secret_on_disk_and_resumes(tmp_path:
     assert all(a.status != "running" for a in store.attempts(record.id))
     assert leaks(state, secret) == []
     assert containers_left("pipe.run", record.id) == []
-    assert re.search(r"the token is \*\*\*", Path(store.attempts(record.id)[-2].log_path).read_text())
+    assert re.search(r"the token is \*\*\*", Path(present(store.attempts(record.id)[-2].log_path)).read_text())
 
 
 def _first_certificate() -> str:
@@ -269,7 +273,7 @@ def _first_certificate() -> str:
     return match.group(0)
 
 
-def test_a_pipeline_cannot_name_a_host_file_to_mount(cli, tmp_path: Path) -> None:
+def test_a_pipeline_cannot_name_a_host_file_to_mount(cli: Cli, tmp_path: Path) -> None:
     path = write_pipeline(
         tmp_path,
         """\
@@ -289,7 +293,7 @@ def test_a_pipeline_cannot_name_a_host_file_to_mount(cli, tmp_path: Path) -> Non
     ) in result.err + result.out
 
 
-def test_the_ca_bundle_is_checked_and_only_its_certificates_are_copied_in(cli, tmp_path: Path) -> None:
+def test_the_ca_bundle_is_checked_and_only_its_certificates_are_copied_in(cli: Cli, tmp_path: Path) -> None:
     key = (
         "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
     )

@@ -4,14 +4,13 @@ comments are recognised only where bash starts one (runner/shellcontext.py, runn
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.errors import TemplateError
 from runner.pipeline.expressions import Expressions
-from tests.support.cli import CliResult
+from tests.support.cli import Cli, CliResult
 from tests.support.pipelines import write_pipeline
 
 HEAD = "version: 1\nname: t\ninputs:\n  x: {type: string}\nsteps:\n  - id: a\n"
@@ -26,7 +25,7 @@ def _bash(script: str, value: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", rendered], capture_output=True, text=True, check=False)
 
 
-def _validate(tmp_path: Path, script: str, cli: Callable[..., CliResult]) -> CliResult:
+def _validate(tmp_path: Path, script: str, cli: Cli) -> CliResult:
     indented = script.replace("\n", "\n      ")
     write_pipeline(tmp_path, HEAD + f"    run: |\n      {indented}\n", "p.yml")
     return cli("validate", str(tmp_path / "p.yml"))
@@ -81,9 +80,7 @@ def test_anything_but_an_integer_is_refused_where_bash_reads_a_number(
     "script",
     ["if [[ {{ inputs.x }} -gt 0 ]]; then echo more; fi", "echo $(( {{ inputs.x }} + 1 ))", "pages[{{ inputs.x }}]=1"],
 )
-def test_validate_accepts_a_number_it_cannot_check_yet(
-    script: str, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_validate_accepts_a_number_it_cannot_check_yet(script: str, tmp_path: Path, cli: Cli) -> None:
     result = _validate(tmp_path, script, cli)
     assert (result.code, result.err) == (0, "")
 
@@ -134,7 +131,7 @@ CODE = [
 
 @pytest.mark.parametrize(("script", "reason"), CODE)
 def test_a_value_given_to_a_command_that_runs_code_is_refused(
-    script: str, reason: str, tmp_path: Path, cli: Callable[..., CliResult]
+    script: str, reason: str, tmp_path: Path, cli: Cli
 ) -> None:
     with pytest.raises(TemplateError) as raised:
         Expressions({"inputs": {"x": "1"}}).render_script(script)

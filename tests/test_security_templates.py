@@ -9,6 +9,7 @@ import pytest
 
 from runner.errors import SecurityError, TemplateError
 from runner.pipeline.expressions import Expressions
+from tests.support.cli import Cli
 
 HEAD = "version: 1\nname: t\ninputs:\n  x: {type: string}\nsteps:\n  - id: a\n"
 
@@ -22,7 +23,7 @@ HEAD = "version: 1\nname: t\ninputs:\n  x: {type: string}\nsteps:\n  - id: a\n"
     ],
 )
 def test_sandbox_escapes_fail_validation_as_security_errors(
-    script: str, message: str, tmp_path: Path, monkeypatch, cli
+    script: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("bad.yml").write_text(HEAD + f'    run: "echo {script}"\n')

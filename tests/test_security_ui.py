@@ -8,7 +8,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from runner.store import StepRecord, Store
 from runner.ui.app import UI
-from tests.support.cli import CliResult
+from tests.support.cli import Cli
 from tests.support.runs import fake_runs
 
 BASE = "http://127.0.0.1:8765"  # the address `UI` is bound to by default, as `pipe ui` is
@@ -245,7 +245,7 @@ def test_the_run_page_shows_a_bounded_tail_of_a_running_log_and_no_control_chara
 
 
 @pytest.mark.docker
-def test_approve_end_to_end_with_the_page_token(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_approve_end_to_end_with_the_page_token(tmp_path: Path, cli: Cli) -> None:
     from tests.support.pipelines import write_pipeline
 
     path = write_pipeline(

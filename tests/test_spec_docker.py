@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from runner.forges.local import LocalForge
 from runner.resources import data_path
 from runner.store import Store
 from tests.support.agents import agent_image
+from tests.support.cli import Cli
 from tests.support.trees import bare_origin, git_environment
 
 pytestmark = pytest.mark.docker
@@ -37,13 +39,13 @@ TASKS = {
 }
 
 
-def phase(name: str, result: dict, echo: bool = False) -> str:  # type: ignore[type-arg]
+def phase(name: str, result: dict[str, Any], echo: bool = False) -> str:
     return (
         "ECHO-PROMPT\n" if echo else ""
     ) + f"WRITE {name}.md\n```\n# {name}\n```\nRESULT\n```json\n{json.dumps(result)}\n```"
 
 
-def test_rejection_returns_to_design_and_approval_creates_the_issues(cli, tmp_path: Path) -> None:
+def test_rejection_returns_to_design_and_approval_creates_the_issues(cli: Cli, tmp_path: Path) -> None:
     work, forge = tmp_path / "src", tmp_path / "forge"
     work.mkdir()
     (work / "README.md").write_text("# notes\n")

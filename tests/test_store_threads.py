@@ -29,4 +29,4 @@ def test_writes_from_many_threads_at_once_all_land(tmp_path: Path) -> None:
         thread.join()
     store.close()
     assert errors == []
-    assert len([e for e in Store(tmp_path).events(run_id) if e[2] == "note"]) == 300
+    assert len([e for e in Store(tmp_path).events(run_id) if e.kind == "note"]) == 300

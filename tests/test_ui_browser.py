@@ -10,17 +10,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from runner.store import Store
 from runner.ui.app import UI
-from tests.support.cli import CliResult
+from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
+from tests.support.records import present
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -57,7 +61,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def page() -> Iterator[Any]:
+def page() -> Iterator[Page]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -66,7 +70,7 @@ def page() -> Iterator[Any]:
         browser.close()
 
 
-def test_the_page_follows_a_run_live_without_reloading(tmp_path: Path, server: str, page: Any) -> None:
+def test_the_page_follows_a_run_live_without_reloading(tmp_path: Path, server: str, page: Page) -> None:
     (tmp_path / "state").mkdir()
     path = write_pipeline(
         tmp_path,
@@ -90,7 +94,7 @@ def test_the_page_follows_a_run_live_without_reloading(tmp_path: Path, server: s
     ) as process:
         page.goto(server + "/")
         row = page.wait_for_selector("tr[data-run] a", timeout=30_000)
-        run_id = row.inner_text()
+        run_id = present(row, "the run's row").inner_text()
         page.click(f"text={run_id}")
         page.wait_for_selector("#step-second .status[data-outcome=running]", timeout=30_000)
         page.evaluate("window.__notReloaded = true")
@@ -119,9 +123,7 @@ steps:
 """
 
 
-def test_a_page_of_another_origin_cannot_approve(
-    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
-) -> None:
+def test_a_page_of_another_origin_cannot_approve(tmp_path: Path, server: str, page: Page, cli: Cli) -> None:
     path = write_pipeline(tmp_path, GATED)
     state = tmp_path / "state"
     assert cli("run", str(path), "--state-dir", str(state)).code == 3
@@ -149,9 +151,7 @@ def test_a_page_of_another_origin_cannot_approve(
     assert not (state / "ui-actions.log").exists()
 
 
-def test_approve_in_the_browser_finishes_a_waiting_run(
-    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
-) -> None:
+def test_approve_in_the_browser_finishes_a_waiting_run(tmp_path: Path, server: str, page: Page, cli: Cli) -> None:
     path = write_pipeline(tmp_path, GATED)
     assert cli("run", str(path), "--state-dir", str(tmp_path / "state")).code == 3
     run_id = Store(tmp_path / "state").run("latest").id

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from runner.store import StepRecord, Store
-from tests.support.cli import CliResult
+from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
+from tests.support.records import present
 from tests.test_ui_browser import ARTIFACTS, page, server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 __all__ = ["page", "server"]
@@ -35,14 +38,12 @@ steps:
 """
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_a_failed_run_shows_its_retry_and_its_logs(
-    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
-) -> None:
+def test_a_failed_run_shows_its_retry_and_its_logs(tmp_path: Path, server: str, page: Page, cli: Cli) -> None:
     path = write_pipeline(tmp_path, RETRIED)
     state = tmp_path / "state"
     assert cli("run", str(path), "--state-dir", str(state)).code == 1
@@ -67,7 +68,7 @@ def test_a_failed_run_shows_its_retry_and_its_logs(
 
 
 def test_the_demo_run_page_shows_the_issue_and_its_pull_request(
-    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
+    tmp_path: Path, server: str, page: Page, cli: Cli
 ) -> None:
     state = tmp_path / "state"
     result = cli("demo", "--state-dir", str(state))
@@ -126,7 +127,7 @@ def milestone(state: Path) -> tuple[str, dict[str, str]]:
     return parent, runs
 
 
-def test_the_run_tree_shows_progress_and_follows_the_failed_child(tmp_path: Path, server: str, page: Any) -> None:
+def test_the_run_tree_shows_progress_and_follows_the_failed_child(tmp_path: Path, server: str, page: Page) -> None:
     parent, runs = milestone(tmp_path / "state")
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -168,7 +169,7 @@ steps:
 
 
 def test_the_keyboard_alone_reaches_every_action_and_approves(
-    tmp_path: Path, server: str, page: Any, cli: Callable[..., CliResult]
+    tmp_path: Path, server: str, page: Page, cli: Cli
 ) -> None:
     path = write_pipeline(tmp_path, GATED)
     state = tmp_path / "state"
@@ -215,7 +216,7 @@ steps:
 """
 
 
-def test_an_open_log_streams_while_its_step_runs(tmp_path: Path, server: str, page: Any) -> None:
+def test_an_open_log_streams_while_its_step_runs(tmp_path: Path, server: str, page: Page) -> None:
     import subprocess
     import sys
 
@@ -230,7 +231,7 @@ def test_an_open_log_streams_while_its_step_runs(tmp_path: Path, server: str, pa
         stderr=subprocess.DEVNULL,
     ) as process:
         page.goto(server + "/")
-        run_id = page.wait_for_selector("tr[data-run] a", timeout=30_000).inner_text()
+        run_id = present(page.wait_for_selector("tr[data-run] a", timeout=30_000), "the run's row").inner_text()
         page.goto(f"{server}/runs/{run_id}")
         page.wait_for_selector("#step-talk .status[data-outcome=running]", timeout=30_000)
         page.click("#step-talk details.log summary")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import Cli
+
 HEAD = "version: 1\nname: t\n"
 
 CASES = {
@@ -95,7 +97,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_invalid_pipeline_is_refused_with_exact_messages(name: str, tmp_path: Path, monkeypatch, cli) -> None:
+def test_invalid_pipeline_is_refused_with_exact_messages(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
     text, expected = CASES[name]
     monkeypatch.chdir(tmp_path)
     Path("bad.yml").write_text(text)
@@ -105,7 +109,7 @@ def test_invalid_pipeline_is_refused_with_exact_messages(name: str, tmp_path: Pa
     assert result.out == ""
 
 
-def test_all_errors_of_a_file_are_reported_at_once(tmp_path: Path, monkeypatch, cli) -> None:
+def test_all_errors_of_a_file_are_reported_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     Path("bad.yml").write_text(
         textwrap.dedent(
@@ -132,7 +136,7 @@ def test_all_errors_of_a_file_are_reported_at_once(tmp_path: Path, monkeypatch, 
     ]
 
 
-def test_billion_laughs_is_refused_without_expanding(tmp_path: Path, monkeypatch, cli) -> None:
+def test_billion_laughs_is_refused_without_expanding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for level in "bcdefghi":
@@ -144,7 +148,7 @@ def test_billion_laughs_is_refused_without_expanding(tmp_path: Path, monkeypatch
     assert result.err.splitlines() == ["bad.yml:5:4: document expands to more than 50000 nodes"]
 
 
-def test_too_many_aliases_are_refused(tmp_path: Path, monkeypatch, cli) -> None:
+def test_too_many_aliases_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     Path("bad.yml").write_text("a: &a x\nb: [" + ", ".join(["*a"] * 101) + "]\n")
     result = cli("validate", "bad.yml")
@@ -152,7 +156,7 @@ def test_too_many_aliases_are_refused(tmp_path: Path, monkeypatch, cli) -> None:
     assert result.err.splitlines() == ["bad.yml:2:405: more than 100 aliases"]
 
 
-def test_large_file_is_refused_before_parsing(tmp_path: Path, monkeypatch, cli) -> None:
+def test_large_file_is_refused_before_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     # Not even YAML: the size check must come before any parsing.
     Path("bad.yml").write_bytes(b"[" * (5 * 1024 * 1024))
@@ -161,14 +165,14 @@ def test_large_file_is_refused_before_parsing(tmp_path: Path, monkeypatch, cli) 
     assert result.err.splitlines() == ["bad.yml:1:1: file is 5242880 bytes; the limit is 1048576 bytes"]
 
 
-def test_missing_file_is_exit_2(tmp_path: Path, monkeypatch, cli) -> None:
+def test_missing_file_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     result = cli("validate", "nope.yml")
     assert result.code == 2
     assert result.err.strip() == "nope.yml: cannot read: No such file or directory"
 
 
-def test_valid_and_invalid_files_together(tmp_path: Path, monkeypatch, cli) -> None:
+def test_valid_and_invalid_files_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     Path("good.yml").write_text(HEAD + "steps:\n  - id: a\n    run: echo\n")
     Path("bad.yml").write_text(HEAD + "steps: []\n")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.store import Store
+from tests.support.cli import Cli, CliResult
 from tests.support.pipelines import write_pipeline
 
 pytestmark = pytest.mark.docker
@@ -28,7 +29,7 @@ steps:
 
 
 def run_verify(
-    cli,
+    cli: Cli,
     tmp_path: Path,
     files: dict[str, str],
     *,
@@ -37,7 +38,7 @@ def run_verify(
     checks: str = "[{run: auto}]",
     network: str = "none",
     extra: tuple[str, ...] = (),
-):  # type: ignore[no-untyped-def]
+) -> tuple[CliResult, dict[str, str]]:
     workspace = tmp_path / "workspace"
     for name, text in files.items():
         (workspace / name).parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def test_many(n):
 """
 
 
-def test_a_failing_suite_of_15000_tests_is_reported_failed_and_fails_the_step(cli, tmp_path: Path) -> None:
+def test_a_failing_suite_of_15000_tests_is_reported_failed_and_fails_the_step(cli: Cli, tmp_path: Path) -> None:
     # The JUnit report is several MiB: it once went through $PIPE_OUTPUT (1 MiB) and was lost, and
     # the suite was reported "skipped" with the step passing.
     result, outputs = run_verify(
@@ -72,7 +73,7 @@ def test_a_failing_suite_of_15000_tests_is_reported_failed_and_fails_the_step(cl
     assert outputs["ok"] == "false"
 
 
-def test_a_passing_suite_and_a_missing_linter(cli, tmp_path: Path) -> None:
+def test_a_passing_suite_and_a_missing_linter(cli: Cli, tmp_path: Path) -> None:
     result, outputs = run_verify(
         cli,
         tmp_path,
@@ -86,7 +87,7 @@ def test_a_passing_suite_and_a_missing_linter(cli, tmp_path: Path) -> None:
     assert outputs["ok"] == "true"
 
 
-def test_a_missing_linter_made_required_fails(cli, tmp_path: Path) -> None:
+def test_a_missing_linter_made_required_fails(cli: Cli, tmp_path: Path) -> None:
     result, outputs = run_verify(
         cli,
         tmp_path,
@@ -98,7 +99,7 @@ def test_a_missing_linter_made_required_fails(cli, tmp_path: Path) -> None:
     assert outputs["ok"] == "false"
 
 
-def test_results_that_cannot_be_read_are_a_failure_never_a_pass(cli, tmp_path: Path) -> None:
+def test_results_that_cannot_be_read_are_a_failure_never_a_pass(cli: Cli, tmp_path: Path) -> None:
     # The command passes but replaces its JUnit report by a symlink to a host file: the host must
     # not follow it, and must not report the check as passed or skipped.
     command = 'ln -sf /etc/passwd "$PIPE_JUNIT"; true'
@@ -108,14 +109,14 @@ def test_results_that_cannot_be_read_are_a_failure_never_a_pass(cli, tmp_path: P
     assert "not a regular file" in outputs["markdown"] or "junit-0.xml" in outputs["markdown"]
 
 
-def test_malformed_junit_is_a_failure(cli, tmp_path: Path) -> None:
+def test_malformed_junit_is_a_failure(cli: Cli, tmp_path: Path) -> None:
     command = "printf '<testsuite><testcase' > $PIPE_JUNIT"
     result, outputs = run_verify(cli, tmp_path, {"x": ""}, checks=f'[{{run: "{command}", kind: tests, junit: true}}]')
     assert result.code == 1
     assert "could not read results: the JUnit report is not valid XML" in outputs["markdown"]
 
 
-def test_an_entity_bomb_in_junit_is_refused(cli, tmp_path: Path) -> None:
+def test_an_entity_bomb_in_junit_is_refused(cli: Cli, tmp_path: Path) -> None:
     bomb = (
         '<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
         '<testsuite tests="1"><testcase name="&b;"/></testsuite>'
@@ -128,7 +129,7 @@ def test_an_entity_bomb_in_junit_is_refused(cli, tmp_path: Path) -> None:
     assert "could not read results" in outputs["markdown"]
 
 
-def test_a_check_that_passes_with_failures_in_its_report_is_failed(cli, tmp_path: Path) -> None:
+def test_a_check_that_passes_with_failures_in_its_report_is_failed(cli: Cli, tmp_path: Path) -> None:
     report = '<testsuite><testcase name="a"/><testcase name="b"><failure/></testcase></testsuite>'
     result, outputs = run_verify(
         cli, tmp_path, {"r.xml": report}, checks="[{run: 'cp r.xml $PIPE_JUNIT', kind: tests}]"
@@ -137,7 +138,7 @@ def test_a_check_that_passes_with_failures_in_its_report_is_failed(cli, tmp_path
     assert "❌ Tests: 1 failed, 1 passed" in outputs["markdown"]
 
 
-def test_fail_fast_skips_the_rest_and_continue_runs_all(cli, tmp_path: Path) -> None:
+def test_fail_fast_skips_the_rest_and_continue_runs_all(cli: Cli, tmp_path: Path) -> None:
     checks = "[{run: 'exit 3', kind: tests}, {run: 'echo fine', kind: lint}]"
     result, outputs = run_verify(cli, tmp_path, {"x": ""}, checks=checks)
     assert result.code == 1
@@ -146,7 +147,7 @@ def test_fail_fast_skips_the_rest_and_continue_runs_all(cli, tmp_path: Path) -> 
     assert outputs["markdown"].splitlines()[1:] == ["❌ Tests: failed (exit code 3)", "✅ Lint: passed"]
 
 
-def test_a_failing_setup_fails_and_skips_the_checks(cli, tmp_path: Path) -> None:
+def test_a_failing_setup_fails_and_skips_the_checks(cli: Cli, tmp_path: Path) -> None:
     result, outputs = run_verify(cli, tmp_path, {"x": ""}, setup="echo one; false; echo two", checks="[{run: 'true'}]")
     assert result.code == 1
     assert outputs["markdown"].splitlines()[1:] == [
@@ -155,7 +156,7 @@ def test_a_failing_setup_fails_and_skips_the_checks(cli, tmp_path: Path) -> None
     ]
 
 
-def test_the_workspace_code_shadows_the_image_and_setup_exports_persist(cli, tmp_path: Path) -> None:
+def test_the_workspace_code_shadows_the_image_and_setup_exports_persist(cli: Cli, tmp_path: Path) -> None:
     # A src-layout project whose package the image also holds (Debian's more_itertools 8.10): the
     # tests must import the workspace's.
     files = {
@@ -169,7 +170,7 @@ def test_the_workspace_code_shadows_the_image_and_setup_exports_persist(cli, tmp
     assert not (tmp_path / "workspace" / "node_modules").exists()
 
 
-def test_check_output_reaches_the_logs(cli, tmp_path: Path) -> None:
+def test_check_output_reaches_the_logs(cli: Cli, tmp_path: Path) -> None:
     checks = "[{run: 'for i in 1 2 3; do echo line-$i; done', kind: tests}]"
     result, _ = run_verify(cli, tmp_path, {"x": ""}, checks=checks)
     assert result.code == 0
@@ -177,7 +178,7 @@ def test_check_output_reaches_the_logs(cli, tmp_path: Path) -> None:
     assert all(f"line-{i}" in logs.out for i in (1, 2, 3)), logs.out
 
 
-def test_what_the_checks_write_into_the_workspace_is_removed_but_what_was_there_stays(cli, tmp_path: Path) -> None:
+def test_what_the_checks_write_into_the_workspace_is_removed_but_what_was_there_stays(cli: Cli, tmp_path: Path) -> None:
     # A coverage tool's output (nyc's coverage/ and .nyc_output/) must not end up committed in the
     # pull request; the files the project (and the agent's change) had are kept.
     command = "mkdir -p coverage .nyc_output src/gen && echo x > coverage/index.html && echo y > src/gen/z"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from runner.changes.objects import ObjectStore
-from runner.changes.recording import Recorder
-from runner.changes.snapshot import Workspace
+from runner.changes.recording import PendingChange, Recorder
+from runner.changes.snapshot import Entry, Workspace
 from runner.changes.watch import Watcher
 from runner.store import Store
 
@@ -62,8 +62,8 @@ def _operate(rng: random.Random, root: Path, counter: list[int]) -> None:
         os.truncate(rng.choice(files), 0)
 
 
-def _summary(changes: list) -> list[tuple[str, str, object, object]]:
-    def state(entry):
+def _summary(changes: list[PendingChange]) -> list[tuple[str, str, object, object]]:
+    def state(entry: Entry | None) -> tuple[str, int, str | None, str | None] | None:
         return None if entry is None else (entry.kind, entry.mode, entry.digest, entry.target)
 
     return sorted((c.type, c.path, state(c.before), state(c.after)) for c in changes)

@@ -4,14 +4,14 @@ anything), with its prompt handed over as a file or on stdin, never inside a she
 The prompt file is `/pipe/prompt.md` in the sandbox (also in PIPE_PROMPT_FILE): with `prompt-via:
 file` (the default) its path is the command's last argument; with `stdin` it is the standard input.
 `command` is run by the shell as written in the pipeline: keep untrusted text (issue bodies) in the
-prompt, never in the command. With `output-schema`, the final JSON (see runner/agentresult.py, or
+prompt, never in the command. With `output-schema`, the final JSON (see runner/agents/result.py, or
 `result-file` in the workspace) must satisfy the schema: an invalid one is asked for again with the
 errors added to the prompt, `max-invalid` times (default 2), then the step fails naming each error's
 path. The result's fields become outputs (`result` holds the whole JSON). A step that touches a
 `protect` glob (default `.github/workflows/**`) or changes more than `max-changed-files` files fails
 and its changes are put back. Both limits count what a later git/commit and git/push would carry,
 not only the work tree: the index and every new or moved ref of the workspace repository, compared
-by git on the host (runner/gitsafety.py) with where HEAD was before the step; an agent that leaves
+by git on the host (runner/changes/gitsafety.py) with where HEAD was before the step; an agent that leaves
 a repository sending git elsewhere fails the same way.
 
 A `command` that is exactly an agent's name (runner/agents/: claude, codex, aider, gemini, opencode,
@@ -34,19 +34,22 @@ import fnmatch
 import json
 import shlex
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from runner import agents
-from runner.actions import ActionContext, ActionResult
+from runner.actions.action import action
+from runner.actions.base import ActionContext, ActionResult
 from runner.agents import transcript
+from runner.agents.result import final_result, schema_errors
 from runner.changes import gitsafety
 from runner.changes.snapshot import Workspace
 from runner.errors import InputRefused
 from runner.masking import Masker
+from runner.names import AttemptStatus
 from runner.pipeline.expressions import to_text
 from runner.resources import data_path
-from runner.verify.agentresult import final_result, schema_errors
 from sandbox.base import ExecStatus
 
 SCRIPT = r"""set -u
@@ -79,6 +82,23 @@ RETRY_NOTE = (
     "\n\n---\nYour previous reply did not match the required JSON schema:\n{errors}\n"
     "Reply again, ending with one JSON object that matches the schema."
 )
+
+
+@dataclass(frozen=True)
+class AgentArgs:
+    """agent's `with:` (see the module docstring); `protect` empty means PROTECT."""
+
+    command: str
+    prompt: str
+    prompt_via: Literal["stdin", "file"] = "file"
+    output_schema: str = ""
+    result_file: str = ""
+    max_invalid: int = 2
+    protect: tuple[str, ...] = ()
+    max_changed_files: int | None = None
+    max_turns: int | None = None
+    max_cost_usd: float | None = None
+    unsafe_github_token: bool = False
 
 
 def load_schema(reference: str, base: Path) -> dict[str, Any]:
@@ -176,29 +196,18 @@ def _invocation(spec: agents.AgentSpec, session: str | None, max_turns: int | No
 
 def _earlier_cost(ctx: ActionContext) -> float | None:
     """The cost (USD) the step's earlier attempts in this iteration reported, None when none did."""
-    if ctx.store is None:
-        return None
     costs = [
         float(a.outputs["cost_usd"])
-        for a in ctx.store.attempts(ctx.run_id)
-        if a.step_id == ctx.step_id
-        and a.iteration == ctx.iteration
-        and a.status != "running"
-        and a.outputs.get("cost_usd")
+        for a in ctx.step_attempts()
+        if a.status != AttemptStatus.RUNNING and a.outputs.get("cost_usd")
     ]
     return sum(costs) if costs else None
 
 
 def _attempt_log(ctx: ActionContext) -> Path | None:
     """The log file of the attempt running this action (the transcript is kept beside it)."""
-    if ctx.store is None:
-        return None
-    running = [
-        a
-        for a in ctx.store.attempts(ctx.run_id)
-        if a.step_id == ctx.step_id and a.iteration == ctx.iteration and a.status == "running" and a.log_path
-    ]
-    return Path(running[-1].log_path) if running else None
+    running = [a.log_path for a in ctx.step_attempts() if a.status == AttemptStatus.RUNNING and a.log_path]
+    return Path(running[-1]) if running and running[-1] else None
 
 
 def _usage(outputs: dict[str, str], cost: float | None, turns: int | None, rounds: int) -> dict[str, str]:
@@ -211,18 +220,18 @@ def _usage(outputs: dict[str, str], cost: float | None, turns: int | None, round
     return outputs
 
 
-def agent(ctx: ActionContext) -> ActionResult:
+@action("agent", AgentArgs)
+def agent(ctx: ActionContext, args: AgentArgs) -> ActionResult:
     """Run the agent (see the module docstring); a named agent is also tidied up afterwards."""
-    command = str(ctx.args["command"])
-    spec = agents.named(command)
+    spec = agents.named(args.command)
     if spec is None:
-        return _agent(ctx, command, None)
+        return _agent(ctx, args, None)
     try:
         before: dict[str, str] | None = _repository_refs(ctx)
     except gitsafety.UnsafeRepository:
         before = None
     try:
-        return _agent(ctx, command, spec)
+        return _agent(ctx, args, spec)
     finally:
         try:
             _tidy(ctx, spec, before)
@@ -230,20 +239,15 @@ def agent(ctx: ActionContext) -> ActionResult:
             ctx.log(f"agent {spec.name}: could not tidy up: {problem}")
 
 
-def _agent(ctx: ActionContext, command: str, spec: agents.AgentSpec | None) -> ActionResult:
-    prompt = str(ctx.args["prompt"])
-    via = "stdin" if spec and spec.stdin else "file" if spec else str(ctx.args.get("prompt-via") or "file")
-    schema = load_schema(str(ctx.args["output-schema"]), ctx.base_dir) if ctx.args.get("output-schema") else None
-    limit = int(ctx.args.get("max-invalid", 2))
-    protect = [str(g) for g in ctx.args.get("protect") or PROTECT]
-    max_files = int(ctx.args["max-changed-files"]) if ctx.args.get("max-changed-files") not in (None, "") else None
-    try:
-        max_turns = int(ctx.args["max-turns"]) if ctx.args.get("max-turns") not in (None, "") else None
-        max_cost = float(ctx.args["max-cost-usd"]) if ctx.args.get("max-cost-usd") not in (None, "") else None
-    except ValueError:
-        shown = {key: ctx.args.get(key) for key in ("max-turns", "max-cost-usd")}
-        return ActionResult(error=f"agent: max-turns and max-cost-usd must be numbers, got {shown}")
-    result_file = str(ctx.args.get("result-file") or "")
+def _agent(ctx: ActionContext, args: AgentArgs, spec: agents.AgentSpec | None) -> ActionResult:
+    """The agent's rounds: run it, check its changes and its result, ask again while invalid."""
+    command, prompt = args.command, args.prompt
+    via = "stdin" if spec and spec.stdin else "file" if spec else args.prompt_via
+    schema = load_schema(args.output_schema, ctx.base_dir) if args.output_schema else None
+    limit = args.max_invalid
+    protect = list(args.protect or PROTECT)
+    max_files, max_turns, max_cost = args.max_changed_files, args.max_turns, args.max_cost_usd
+    result_file = args.result_file
     current = prompt
     errors: list[str] = []
     session: str | None = None
@@ -261,7 +265,7 @@ def _agent(ctx: ActionContext, command: str, spec: agents.AgentSpec | None) -> A
             f"more than max-cost-usd ${max_cost:g}",
         )
     offsets: dict[str, int] = {}
-    masker = Masker(getattr(ctx.options, "secrets", {}).values())
+    masker = Masker(ctx.secrets.values())
     for round_ in range(1, limit + 2):
         env = {"PIPE_AGENT_COMMAND": command, "PIPE_PROMPT_VIA": via}
         if spec is not None:

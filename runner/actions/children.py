@@ -12,14 +12,14 @@ child did not succeed, so the parent fails too (exit 1), its summary listing eve
 Children are ordinary runs (`pipe run --parent RUN --child-key KEY`, each its own process,
 workspace and branch) linked to this run. When the step runs again (the parent resumed), children
 that succeeded are kept, failed or interrupted ones are resumed (`pipe resume CHILD`, which
-re-reads the forge: see runner/resume.py), and skipped ones start.
+re-reads the forge: see runner/changes/resume.py), and skipped ones start.
 Outputs: children (JSON: key, status, run, reason, pull_request), succeeded, failed, skipped, and
 `markdown` (a summary table).
 
 Secrets: a child gets its parent's secrets, all of them or only those `with: {secrets: [NAME...]}`
 lists (the others are also taken out of its environment), whether they came from the environment
 or a --secret-file. They and the child's inputs travel through a pipe the child reads once at
-start (runner/secrets.py `read_child_channel`), never through argv or a file; the child masks
+start (runner/pipeline/secrets.py `read_child_channel`), never through argv or a file; the child masks
 every secret it was given, declared or not, so an input holding one is stored as `***`.
 """
 
@@ -35,8 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.actions import ActionContext, ActionResult
+from runner.actions.action import action
+from runner.actions.base import ActionContext, ActionResult
 from runner.errors import InputRefused, UsageError
+from runner.names import ChildStatus, RunStatus
 from runner.pipeline.expressions import to_text
 from runner.pipeline.secrets import CHANNEL_VARIABLE
 from runner.resources import data_path
@@ -45,15 +47,29 @@ from runner.store import RunRecord
 Popen = subprocess.Popen[bytes]
 
 POLL_SECONDS = 0.2
-DONE = ("succeeded", "failed", "skipped", "cancelled", "waiting")
+
+
+@dataclass(frozen=True)
+class PipelineArgs:
+    """`pipeline`'s `with:` (see the module docstring); `for_each` as given (a list, JSON text of
+    one, or absent: one child with `inputs`); `secrets` None passes all of the run's."""
+
+    pipeline: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    for_each: Any = None
+    parallelism: int = 1
+    fail_fast: bool = True
+    secrets: tuple[str, ...] | None = None
 
 
 @dataclass
 class Child:
+    """One child run as the step tracks it: its key, the keys it needs, its inputs and status."""
+
     key: str
     needs: list[str]
     inputs: dict[str, Any]
-    status: str = "pending"
+    status: ChildStatus = ChildStatus.PENDING
     run: str = ""
     reason: str = ""
     process: Popen | None = field(default=None, repr=False)
@@ -106,35 +122,24 @@ def find_cycle(children: list[Child]) -> list[str] | None:
     return None
 
 
-def fail_fast_option(value: Any) -> bool:
-    """`fail-fast` as given (a boolean, or a template's "true"/"false"); raises UsageError otherwise."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false"):
-        raise UsageError(f"pipeline: fail-fast: {value!r} is not true or false")
-    return text == "true"
-
-
-def _child_pipeline(ctx: ActionContext) -> Path:
-    reference = str(ctx.args["pipeline"])
+def _child_pipeline(ctx: ActionContext, reference: str) -> Path:
+    """The child pipeline file: relative to the pipeline's directory, or a shipped one."""
     for candidate in (ctx.base_dir / reference, data_path("pipelines") / reference):
         if candidate.is_file():
             return candidate.resolve()
     raise FileNotFoundError(f"pipeline: {reference} not found (looked in {ctx.base_dir} and pipe's pipelines/)")
 
 
-def passed_secrets(ctx: ActionContext) -> dict[str, str]:
-    """The parent's secrets a child gets: all, or those `with: secrets` names. Raises UsageError
+def passed_secrets(ctx: ActionContext, names: tuple[str, ...] | None) -> dict[str, str]:
+    """The parent's secrets a child gets: all (`names` None), or those named. Raises UsageError
     for a name the run has no value for."""
-    secrets = dict(ctx.options.secrets)
-    names = ctx.args.get("secrets")
+    secrets = dict(ctx.secrets)
     if names is None:
         return secrets
-    unknown = [str(name) for name in names if str(name) not in secrets]
+    unknown = [name for name in names if name not in secrets]
     if unknown:
         raise UsageError(f"pipeline: secrets: the run has no secret {', '.join(unknown)}")
-    return {str(name): secrets[str(name)] for name in names}
+    return {name: secrets[name] for name in names}
 
 
 def _start(command: list[str], env: dict[str, str], channel: dict[str, Any], log: Path) -> Popen:
@@ -173,7 +178,7 @@ def _start(command: list[str], env: dict[str, str], channel: dict[str, Any], log
 
 
 def _command(ctx: ActionContext, path: Path, child: Child, previous: RunRecord | None) -> list[str]:
-    options = ctx.options
+    """The child's command line: `pipe run` of the child pipeline, or `pipe resume` of `previous`."""
     base = [sys.executable, "-m", "runner"]
     if previous is not None:
         command = [*base, "resume", previous.id]
@@ -186,101 +191,110 @@ def _command(ctx: ActionContext, path: Path, child: Child, previous: RunRecord |
             command += ["--repo", settings["repo"], "--api-url", settings["api_url"]]
         if not ctx.publish:
             command.append("--no-publish")
-    command += ["--state-dir", str(options.state_dir)]
-    if options.token_file is not None:
-        command += ["--token-file", str(options.token_file)]
+    command += ["--state-dir", str(ctx.need_state_dir().root)]
+    if ctx.token_file is not None:
+        command += ["--token-file", str(ctx.token_file)]
     return command
 
 
-def pipeline(ctx: ActionContext) -> ActionResult:
-    path = _child_pipeline(ctx)
-    items = ctx.args.get("for-each")
-    if isinstance(items, str):
-        items = json.loads(items) if items.strip() else []
-    children = plan(list(items) if items is not None else [{}], dict(ctx.args.get("inputs") or {}))
+def _items(for_each: Any) -> list[Any]:
+    """The items of `for-each`: a list, JSON text of one ("" is none), or absent: one item."""
+    if for_each is None:
+        return [{}]
+    if isinstance(for_each, str):
+        return list(json.loads(for_each)) if for_each.strip() else []
+    return list(for_each)
+
+
+@action("pipeline", PipelineArgs)
+def pipeline(ctx: ActionContext, args: PipelineArgs) -> ActionResult:
+    """Run the child pipeline once per item (see the module docstring)."""
+    path = _child_pipeline(ctx, args.pipeline)
+    children = plan(_items(args.for_each), dict(args.inputs))
     cycle = find_cycle(children)
     if cycle is not None:
         raise InputRefused("pipeline: dependency cycle: " + " -> ".join(cycle) + "; no child was started")
-    limit = max(int(str(ctx.args.get("parallelism") or 1)), 1)
-    fail_fast = fail_fast_option(ctx.args.get("fail-fast", True))
-    # The latest run of each key (children() is oldest first).
-    previous: dict[str, RunRecord] = {run.child_key or "": run for run in ctx.store.children(ctx.run_id)}
-    secrets = passed_secrets(ctx)
-    env = {name: value for name, value in os.environ.items() if name in secrets or name not in ctx.options.secrets}
+    limit = max(args.parallelism, 1)
+    runs = ctx.need_children()
+    # The latest run of each key (runs() is oldest first).
+    previous: dict[str, RunRecord] = {run.child_key or "": run for run in runs.runs()}
+    secrets = passed_secrets(ctx, args.secrets)
+    env = {name: value for name, value in os.environ.items() if name in secrets or name not in ctx.secrets}
     env.pop(CHANNEL_VARIABLE, None)
-    if ctx.options.default_image:
-        env["PIPE_SANDBOX_IMAGE"] = ctx.options.default_image
-    if ctx.options.ca_bundle is not None:  # the person's CA bundle, as given to the parent
-        env["PIPE_CA_BUNDLE"] = str(ctx.options.ca_bundle)
-    logs = ctx.options.state_dir / "runs" / ctx.run_id / "children"
+    if ctx.default_image:
+        env["PIPE_SANDBOX_IMAGE"] = ctx.default_image
+    if ctx.ca_bundle is not None:  # the person's CA bundle, as given to the parent
+        env["PIPE_CA_BUNDLE"] = str(ctx.ca_bundle)
+    logs = ctx.need_state_dir().run(ctx.run_id).children
     logs.mkdir(parents=True, exist_ok=True)
     by_key = {child.key: child for child in children}
-    while any(child.status not in DONE for child in children):
+    while any(not child.status.done for child in children):
         for child in children:
             if child.process is not None and child.process.poll() is not None:
                 child.process = None
-                runs = [r for r in ctx.store.children(ctx.run_id) if r.child_key == child.key]
-                record = runs[-1] if runs else None
+                mine = [r for r in runs.runs() if r.child_key == child.key]
+                record = mine[-1] if mine else None
                 child.run = record.id if record else child.run
-                child.status = record.status if record and record.status in DONE else "failed"
+                ended = ChildStatus(record.status) if record else ChildStatus.FAILED
+                child.status = ended if ended.done else ChildStatus.FAILED
                 if child.resumed_after is not None and record is not None:
-                    child.reason = _changed_inputs(ctx, record.id, child.resumed_after)
+                    child.reason = _changed_inputs(runs.changed_inputs(record.id, child.resumed_after))
                 note = f"; {child.reason}" if child.reason else ""
                 ctx.log(f"child {child.key}: {child.status} (run {child.run}{note})")
         running = sum(1 for child in children if child.process is not None)
-        failed = next((c for c in children if c.status in ("failed", "cancelled")), None)
+        failed = next((c for c in children if c.status in (ChildStatus.FAILED, ChildStatus.CANCELLED)), None)
         for child in children:
-            if child.status != "pending":
+            if child.status != ChildStatus.PENDING:
                 continue
             blockers = [by_key[need] for need in child.needs]
-            stopped = [b for b in blockers if b.status in DONE and b.status != "succeeded"]
+            stopped = [b for b in blockers if b.status.done and b.status != ChildStatus.SUCCEEDED]
             if stopped:
-                child.status = "skipped"
+                child.status = ChildStatus.SKIPPED
                 blocker = stopped[0]
-                how = "was skipped" if blocker.status == "skipped" else blocker.status
+                how = "was skipped" if blocker.status == ChildStatus.SKIPPED else blocker.status
                 child.reason = f"blocked by {blocker.key}, which {how}"
                 ctx.log(f"child {child.key}: skipped ({child.reason})")
                 continue
-            if any(b.status != "succeeded" for b in blockers) or running >= limit:
+            if any(b.status != ChildStatus.SUCCEEDED for b in blockers) or running >= limit:
                 continue
             prior = previous.get(child.key)
-            if prior is not None and prior.status == "succeeded":
-                child.status, child.run = "succeeded", prior.id
+            if prior is not None and prior.status == RunStatus.SUCCEEDED:
+                child.status, child.run = ChildStatus.SUCCEEDED, prior.id
                 ctx.log(f"child {child.key}: succeeded earlier (run {prior.id})")
                 continue
-            if fail_fast and failed is not None:
-                child.status, child.reason = "skipped", f"not started: {failed.key} {failed.status} (fail-fast)"
+            if args.fail_fast and failed is not None:
+                child.status = ChildStatus.SKIPPED
+                child.reason = f"not started: {failed.key} {failed.status} (fail-fast)"
                 ctx.log(f"child {child.key}: skipped ({child.reason})")
                 continue
             channel = {"secrets": secrets, "inputs": {} if prior else {k: to_text(v) for k, v in child.inputs.items()}}
-            command = _command(ctx, _child_pipeline(ctx), child, prior)
+            command = _command(ctx, path, child, prior)
             if prior is not None:
-                child.resumed_after = max((event[0] for event in ctx.store.events(prior.id)), default=0)
+                child.resumed_after = runs.last_event(prior.id)
             child.process = _start(command, env, channel, logs / f"{child.key}.log")
-            child.status = "running"
+            child.status = ChildStatus.RUNNING
             running += 1
             ctx.log(f"child {child.key}: {'resumed run ' + prior.id if prior else 'started'}")
         time.sleep(POLL_SECONDS)
     return _result(ctx, children, path)
 
 
-def _changed_inputs(ctx: ActionContext, run_id: str, after: int) -> str:
+def _changed_inputs(steps: dict[str, list[str]]) -> str:
     """What a resumed child said changed in its forge reads ("" when nothing did)."""
-    found = [data for _, _, kind, _, data in ctx.store.events(run_id, after) if kind == "inputs_changed"]
-    if not found:
+    if not steps:
         return ""
-    steps = found[-1].get("steps", {})
     return "resumed; read again: " + "; ".join(f"{step} ({', '.join(names)})" for step, names in steps.items())
 
 
 def _result(ctx: ActionContext, children: list[Child], path: Path) -> ActionResult:
+    """The step's outputs (children, counts, a markdown table); an error when a child did not succeed."""
+    runs = ctx.need_children()
     rows: list[dict[str, Any]] = []
     for child in children:
         pull, verification, review = "", "", ""
         if child.run:
-            state = ctx.store.run(child.run).outputs.get("state", {})
-            pull = state.get("pull_request_url") or ""
-            for step in ctx.store.steps(child.run):  # the latest iteration's verify and review, when it has them
+            pull = runs.pull_request_url(child.run)
+            for step in runs.steps(child.run):  # the latest iteration's verify and review, when it has them
                 if step.step_id == "verify" and "markdown" in step.outputs:
                     verification = "; ".join(step.outputs["markdown"].splitlines()[1:])
                 elif step.step_id == "review" and "status" in step.outputs:
@@ -303,10 +317,11 @@ def _result(ctx: ActionContext, children: list[Child], path: Path) -> ActionResu
         f"| {r['pull_request'] or '-'} | {r['verification'] or '-'} | {r['review'] or '-'} |"
         for r in rows
     ]
-    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("succeeded", "failed", "skipped")}
+    statuses = (ChildStatus.SUCCEEDED, ChildStatus.FAILED, ChildStatus.SKIPPED)
+    counts = {str(status): sum(1 for r in rows if r["status"] == status) for status in statuses}
     outputs = {"children": json.dumps(rows), "markdown": "\n".join(table), **{k: str(v) for k, v in counts.items()}}
     ctx.log("\n".join(table))
-    bad = [r for r in rows if r["status"] != "succeeded"]
+    bad = [r for r in rows if r["status"] != ChildStatus.SUCCEEDED]
     if bad:
         return ActionResult(
             outputs,

@@ -1,7 +1,7 @@
 """git/checkout, git/commit, git/push, git/sync: git commands run in the step's sandbox.
 
 Before each, the host refuses a workspace repository that sends git elsewhere (a `.git` file or
-symlink, commondir, alternates, symlinks inside `.git`: runner/gitsafety.py) and rewrites its
+symlink, commondir, alternates, symlinks inside `.git`: runner/changes/gitsafety.py) and rewrites its
 `.git/config` to a minimal known-good one; git then runs with its git dir and work tree pinned, no
 system or global config, hooks and fsmonitor off. So nothing an earlier step wrote runs, and git
 only ever acts on the workspace's own repository.
@@ -20,14 +20,19 @@ import fnmatch
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypeVar
 
-from runner.actions import ActionContext, ActionResult
+from runner.actions import undo
+from runner.actions.action import action
+from runner.actions.base import ActionContext, ActionResult
 from runner.changes import gitsafety
 from runner.changes.gitrefs import branch_problem
-from runner.engine.sandboxing import sandbox_user
+from runner.forges.base import Forge
 from sandbox.base import ExecStatus
+
+A = TypeVar("A")
 
 PROTECTED = ("main", "master", "develop", "trunk", "release/*", "releases/*")
 
@@ -54,13 +59,49 @@ out() { printf '%s=%s\n' "$1" "$2" >> "$PIPE_OUTPUT"; }
 """
 
 
+@dataclass(frozen=True)
+class CheckoutArgs:
+    """git/checkout's `with:` (`ref` defaults to the default branch, `branch` to pipe/RUN_ID)."""
+
+    ref: str = ""
+    branch: str = ""
+    mode: Literal["new", "update", "auto"] = "auto"
+    tags: bool = False
+
+
+@dataclass(frozen=True)
+class CommitArgs:
+    """git/commit's `with:` (all changes unless `paths`; author pipe <pipe@localhost> by default)."""
+
+    message: str
+    paths: tuple[str, ...] = ()
+    author_name: str = ""
+    author_email: str = ""
+    require_changes: bool = False
+
+
+@dataclass(frozen=True)
+class PushArgs:
+    """git/push's `with:` (`branch` defaults to the run's)."""
+
+    branch: str = ""
+
+
+@dataclass(frozen=True)
+class SyncArgs:
+    """git/sync's `with:` (`base` defaults to the branch checked out from, else the default one)."""
+
+    strategy: Literal["rebase", "merge"] = "rebase"
+    base: str = ""
+
+
 class _Refused(Exception):
     """An action's one-line refusal, turned into a failed step."""
 
 
-def _local_repo(forge: Any) -> Path | None:
+def _local_repo(forge: Forge) -> Path | None:
     """The local forge's bare repository on the host (None for a remote forge)."""
-    return Path(forge.git_dir) if getattr(forge, "name", None) == "local" else None
+    return Path(forge.clone_source().url) if forge.name == "local" else None
 
 
 def _prepare(ctx: ActionContext, action: str) -> bool:
@@ -108,7 +149,7 @@ def _fetch(ctx: ActionContext, action: str, branches: list[str], tags: bool) -> 
             gitsafety.fetch(ctx.workspace, str(local), refspecs, tags)
         except gitsafety.UnsafeRepository as problem:
             raise _Refused(f"{action}: {problem}") from None
-        gitsafety.give_back(ctx.workspace, *sandbox_user(ctx.workspace))
+        gitsafety.give_back(ctx.workspace, *ctx.sandbox_user)
         return True
     script = '[ -d "$GIT_DIR" ] || g init --quiet\ng fetch --quiet ' + ("--tags" if tags else "--no-tags")
     script += ' "$PIPE_CLONE_URL" ' + " ".join(_quote(r) for r in refspecs) + "\n"
@@ -116,32 +157,35 @@ def _fetch(ctx: ActionContext, action: str, branches: list[str], tags: bool) -> 
     return ok
 
 
-def _refusing(function: Callable[[ActionContext], ActionResult]) -> Callable[[ActionContext], ActionResult]:
+def _refusing(
+    function: Callable[[ActionContext, A], ActionResult],
+) -> Callable[[ActionContext, A], ActionResult]:
     """`function`, with a _Refused turned into a failed step with its message."""
 
     @functools.wraps(function)
-    def wrapped(ctx: ActionContext) -> ActionResult:
+    def wrapped(ctx: ActionContext, args: A) -> ActionResult:
         try:
-            return function(ctx)
+            return function(ctx, args)
         except _Refused as refusal:
             return ActionResult(error=str(refusal))
 
     return wrapped
 
 
+@action("git/checkout", CheckoutArgs, needs_forge=True)
 @_refusing
-def checkout(ctx: ActionContext) -> ActionResult:
+def checkout(ctx: ActionContext, args: CheckoutArgs) -> ActionResult:
     """Clone the forge repository into the workspace and put the run's branch there: a new branch
     from the default branch, or (mode update, or auto when the branch exists on the forge) the
     existing branch, to continue its pull request. Outputs branch, base, sha, remote_sha, mode."""
     forge = ctx.need_forge()
-    base = str(ctx.args.get("ref") or forge.default_branch())
-    branch = str(ctx.args.get("branch") or f"pipe/{ctx.run_id}")
+    base = args.ref or forge.default_branch()
+    branch = args.branch or f"pipe/{ctx.run_id}"
     for name in (branch, base):
         problem = branch_problem(name)
         if problem:
             return ActionResult(error=f"git/checkout: invalid branch name {name!r}: {problem}")
-    mode = str(ctx.args.get("mode") or "auto")
+    mode: str = args.mode
     remote_sha = forge.branch_sha(branch)
     if mode == "auto":
         mode = "update" if remote_sha else "new"
@@ -150,7 +194,7 @@ def checkout(ctx: ActionContext) -> ActionResult:
     start = f"origin/{branch}" if mode == "update" else f"origin/{base}"
     if not _prepare(ctx, "git/checkout") and os.listdir(ctx.workspace):
         return ActionResult(error="git/checkout: the workspace is not empty and not a git repository")
-    if not _fetch(ctx, "git/checkout", [base, branch] if mode == "update" else [base], _true(ctx.args.get("tags"))):
+    if not _fetch(ctx, "git/checkout", [base, branch] if mode == "update" else [base], args.tags):
         return ActionResult(error=f"git/checkout of {branch} failed while fetching (see the step log)")
     script = """
 g checkout --quiet -B "$PIPE_BRANCH" "$PIPE_START"
@@ -169,11 +213,12 @@ out branch "$PIPE_BRANCH"; out base "$PIPE_BASE"; out mode "$PIPE_MODE"; out sha
     return ActionResult(outputs)
 
 
+@action("git/commit", CommitArgs, needs_forge=True)
 @_refusing
-def commit(ctx: ActionContext) -> ActionResult:
+def commit(ctx: ActionContext, args: CommitArgs) -> ActionResult:
     """Commit all changes (or `paths`) with `message`. Nothing to commit is the outcome
     `committed=false`, a failure only with `require-changes`. Outputs committed, sha, files."""
-    paths = [str(p) for p in ctx.args.get("paths") or []]
+    paths = list(args.paths)
     add = "g add -A -- " + " ".join(_quote(p) for p in paths) if paths else "g add -A"
     script = f"""
 {add}
@@ -183,32 +228,29 @@ printf '%s' "$PIPE_MESSAGE" | g -c user.name="$PIPE_AUTHOR_NAME" -c user.email="
 out committed true; out sha "$(g rev-parse HEAD)"; out files "$files"
 """
     env = {
-        "PIPE_MESSAGE": str(ctx.args["message"]),
-        "PIPE_AUTHOR_NAME": str(ctx.args.get("author-name") or "pipe"),
-        "PIPE_AUTHOR_EMAIL": str(ctx.args.get("author-email") or "pipe@localhost"),
+        "PIPE_MESSAGE": args.message,
+        "PIPE_AUTHOR_NAME": args.author_name or "pipe",
+        "PIPE_AUTHOR_EMAIL": args.author_email or "pipe@localhost",
     }
     ok, outputs, _ = _run(ctx, "git/commit", script, env)
     if not ok:
         return ActionResult(outputs, error="git/commit failed (see the step log)")
-    if outputs.get("committed") == "false" and _true(ctx.args.get("require-changes")):
+    if outputs.get("committed") == "false" and args.require_changes:
         return ActionResult(outputs, error="git/commit: nothing to commit")
     return ActionResult(outputs)
-
-
-def _true(value: object) -> bool:
-    return value is True or str(value).lower() == "true"
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+@action("git/push", PushArgs, needs_forge=True, effects={"push": undo.undo_push})
 @_refusing
-def push(ctx: ActionContext) -> ActionResult:
+def push(ctx: ActionContext, args: PushArgs) -> ActionResult:
     """Push HEAD to the run's branch with --force-with-lease; refuses the default branch, protected
     branches and any branch but the run's own. Outputs branch, sha, before."""
     forge = ctx.need_forge()
-    branch = str(ctx.args.get("branch") or ctx.state.branch or "")
+    branch = args.branch or ctx.state.branch or ""
     problem = branch_problem(branch) if branch else None
     if problem:
         return ActionResult(error=f"git/push: invalid branch name {branch!r}: {problem}; nothing was pushed")
@@ -262,18 +304,18 @@ def _refuse_push(branch: str, own: str | None, default: str) -> str | None:
     return None
 
 
+@action("git/sync", SyncArgs, needs_forge=True)
 @_refusing
-def sync(ctx: ActionContext) -> ActionResult:
+def sync(ctx: ActionContext, args: SyncArgs) -> ActionResult:
     """Bring the run's branch up to date with the default branch (rebase, or merge). A conflict
     fails the step with the conflicting files listed and leaves the branch as it was.
     Outputs updated, sha, conflicts (one path a line)."""
     forge = ctx.need_forge()
-    base = str(ctx.args.get("base") or ctx.state.base or forge.default_branch())
+    base = args.base or ctx.state.base or forge.default_branch()
     problem = branch_problem(base)
     if problem:
         return ActionResult(error=f"git/sync: invalid branch name {base!r}: {problem}")
-    strategy = str(ctx.args.get("strategy") or "rebase")
-    if strategy == "rebase":
+    if args.strategy == "rebase":
         integrate, abort = 'g rebase --quiet "origin/$PIPE_BASE"', "g rebase --abort"
     else:
         integrate, abort = 'g merge --quiet --no-edit "origin/$PIPE_BASE"', "g merge --abort"

@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
-from runner.actions import ActionContext, ActionResult
+from runner.actions import undo
+from runner.actions.action import action
+from runner.actions.base import ActionContext, ActionResult
 from runner.actions.prbody import with_diff_changes
-from runner.actions.stamp import stamp
 from runner.forges.base import ForgeError, ReviewComment, has_marker, with_marker
+from runner.forges.stamp import stamp
 
 T = TypeVar("T")
 ENSURE_ATTEMPTS = 4
@@ -41,24 +44,89 @@ def ensure(
     raise AssertionError("unreachable")
 
 
-def _number(value: Any, what: str) -> int:
-    try:
-        return int(str(value).strip().lstrip("#"))
-    except ValueError:
-        raise ForgeError(f"{what}: {value!r} is not a number") from None
+@dataclass(frozen=True)
+class NumberArgs:
+    """`with: {number}`: an issue or pull request (`12` or `#12`)."""
+
+    number: int
 
 
-def _strings(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(item) for item in value]
+@dataclass(frozen=True)
+class IssuesArgs:
+    """github/issues' `with:`: which issues."""
+
+    state: Literal["open", "closed", "all"] = "open"
+    milestone: str = ""
+    labels: tuple[str, ...] = ()
 
 
-def issue(ctx: ActionContext) -> ActionResult:
+@dataclass(frozen=True)
+class CreateIssuesArgs:
+    """github/create-issues' `with:`; `tasks` a list (or JSON text of one) of {id, title,
+    description, blocked_by}."""
+
+    tasks: Any
+    labels: tuple[str, ...] = ()
+    milestone: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class CommentArgs:
+    """github/comment's `with:`."""
+
+    issue: int
+    body: str
+    mode: Literal["update", "create"] = "update"
+
+
+@dataclass(frozen=True)
+class PullRequestArgs:
+    """github/pull-request's `with:` (head and base default to the run's branch and its base)."""
+
+    title: str
+    body: str = ""
+    head: str = ""
+    base: str = ""
+    draft: bool = True
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelsArgs:
+    """github/labels' `with:`."""
+
+    issue: int
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewArgs:
+    """github/review's `with:`; `result` a review-result JSON text."""
+
+    number: int
+    result: str = ""
+    body: str = ""
+    event: Literal["COMMENT", "APPROVE", "REQUEST_CHANGES", "auto"] = "auto"
+
+
+@dataclass(frozen=True)
+class ReleaseArgs:
+    """github/release's `with:` (`name` defaults to the tag)."""
+
+    tag: str
+    name: str = ""
+    body: str = ""
+    target: str = ""
+    draft: bool = True
+
+
+@action("github/issue", NumberArgs, needs_forge=True)
+def issue(ctx: ActionContext, args: NumberArgs) -> ActionResult:
     """Outputs number, title, body, labels (comma-separated), labels_json, author, url, milestone."""
-    found = ctx.need_forge().issue(_number(ctx.args["number"], "github/issue"))
+    found = ctx.need_forge().issue(args.number)
     return ActionResult(
         {
             "number": str(found.number),
@@ -74,15 +142,15 @@ def issue(ctx: ActionContext) -> ActionResult:
     )
 
 
-def issues(ctx: ActionContext) -> ActionResult:
+@action("github/issues", IssuesArgs, needs_forge=True)
+def issues(ctx: ActionContext, args: IssuesArgs) -> ActionResult:
     """Issues of a milestone (or all), with what blocks them. Outputs issues (JSON: number, title,
     labels, blocked_by, url), count, and children (JSON items for `uses: pipeline`: {id, needs,
     inputs: {issue}})."""
-    milestone = str(ctx.args.get("milestone") or "")
-    wanted = set(_strings(ctx.args.get("labels")))
+    milestone, wanted = args.milestone, set(args.labels)
     found = [
         issue
-        for issue in ctx.need_forge().issues(str(ctx.args.get("state") or "open"))
+        for issue in ctx.need_forge().issues(args.state)
         if (not milestone or issue.milestone == milestone) and wanted <= set(issue.labels)
     ]
     found.sort(key=lambda issue: issue.number)
@@ -94,13 +162,13 @@ def issues(ctx: ActionContext) -> ActionResult:
     return ActionResult({"issues": json.dumps(listed), "count": str(len(found)), "children": json.dumps(children)})
 
 
-def create_issues(ctx: ActionContext) -> ActionResult:
+@action("github/create-issues", CreateIssuesArgs, needs_forge=True)
+def create_issues(ctx: ActionContext, args: CreateIssuesArgs) -> ActionResult:
     """Open an issue per task ({id, title, description, blocked_by: [task ids]}), blockers first so
     each issue can name the issues it is blocked by. Idempotent: a task whose issue exists (found by
     its marker) is not opened again. Outputs issues (JSON: task id -> number) and count."""
     forge = ctx.need_forge()
-    tasks = ctx.args["tasks"]
-    tasks = json.loads(tasks) if isinstance(tasks, str) else list(tasks)
+    tasks = json.loads(args.tasks) if isinstance(args.tasks, str) else list(args.tasks)
     by_id = {str(task["id"]): task for task in tasks}
     order: list[str] = []
 
@@ -118,9 +186,9 @@ def create_issues(ctx: ActionContext) -> ActionResult:
 
     for task_id in by_id:
         visit(task_id, ())
-    labels = _strings(ctx.args.get("labels"))
-    milestone = str(ctx.args.get("milestone") or "") or None
-    key = str(ctx.args.get("key") or ctx.pipeline)
+    labels = list(args.labels)
+    milestone = args.milestone or None
+    key = args.key or ctx.pipeline
     numbers: dict[str, int] = {}
     if not ctx.publish:
         ctx.log("--no-publish: would open issues for tasks " + ", ".join(order))
@@ -143,19 +211,20 @@ def create_issues(ctx: ActionContext) -> ActionResult:
     return ActionResult({"issues": json.dumps(numbers), "count": str(len(numbers))})
 
 
-def comment(ctx: ActionContext) -> ActionResult:
+@action("github/comment", CommentArgs, needs_forge=True, effects={"comment_create": undo.undo_comment_create})
+def comment(ctx: ActionContext, args: CommentArgs) -> ActionResult:
     """Comment on an issue; with mode update (the default) edit the comment this step made before
     (in this or an earlier run for the same issue) in place. Outputs id, url, created."""
     forge = ctx.need_forge()
-    number = _number(ctx.args["issue"], "github/comment")
+    number = args.issue
     key = f"{ctx.pipeline}/{ctx.step_id}/{number}"
-    body = stamp(with_marker(str(ctx.args["body"]), "comment", key), ctx.run_id)
+    body = stamp(with_marker(args.body, "comment", key), ctx.run_id)
     if not ctx.publish:
         ctx.log(f"--no-publish: would comment on #{number}:\n{body}")
         return ActionResult({"id": "", "url": "", "created": "false", "published": "false"})
 
     def find() -> Any:
-        if ctx.args.get("mode") == "create":
+        if args.mode == "create":
             return None
         return next((c for c in forge.comments(number) if has_marker(c.body, "comment", key)), None)
 
@@ -167,18 +236,23 @@ def comment(ctx: ActionContext) -> ActionResult:
     return ActionResult({"id": str(found.id), "url": found.url, "created": str(created).lower()})
 
 
-def pull_request(ctx: ActionContext) -> ActionResult:
+@action(
+    "github/pull-request",
+    PullRequestArgs,
+    needs_forge=True,
+    effects={"pr_create": undo.undo_pr_create, "pr_update": undo.undo_pr_update, "label_add": undo.undo_label_add},
+)
+def pull_request(ctx: ActionContext, args: PullRequestArgs) -> ActionResult:
     """Open the pull request for the run's branch, or update the open one (title, body); add
     labels and reviewers. Outputs number, url, created."""
     forge = ctx.need_forge()
-    head = str(ctx.args.get("head") or ctx.state.branch or "")
+    head = args.head or ctx.state.branch or ""
     if not head:
         return ActionResult(error="github/pull-request: no branch (run git/checkout first, or give head)")
-    base = str(ctx.args.get("base") or ctx.state.base or forge.default_branch())
-    title = str(ctx.args["title"])
-    body = with_marker(str(ctx.args.get("body") or ""), "pull-request", f"{ctx.pipeline}/{head}")
-    draft = str(ctx.args.get("draft", True)).lower() == "true"
-    labels, reviewers = _strings(ctx.args.get("labels")), _strings(ctx.args.get("reviewers"))
+    base = args.base or ctx.state.base or forge.default_branch()
+    title, draft = args.title, args.draft
+    body = with_marker(args.body, "pull-request", f"{ctx.pipeline}/{head}")
+    labels, reviewers = list(args.labels), list(args.reviewers)
     if not ctx.publish:
         ctx.log(f"--no-publish: would open or update the pull request {head} -> {base}: {title}\n{body}")
         return ActionResult({"number": "", "url": "", "created": "false", "published": "false"})
@@ -207,11 +281,11 @@ def pull_request(ctx: ActionContext) -> ActionResult:
     return ActionResult({"number": str(found.number), "url": found.url, "created": str(created).lower()})
 
 
-def labels(ctx: ActionContext) -> ActionResult:
+@action("github/labels", LabelsArgs, needs_forge=True, effects={"label_add": undo.undo_label_add})
+def labels(ctx: ActionContext, args: LabelsArgs) -> ActionResult:
     """Add and remove labels of an issue or pull request. Outputs labels (comma-separated)."""
     forge = ctx.need_forge()
-    number = _number(ctx.args["issue"], "github/labels")
-    add, remove = _strings(ctx.args.get("add")), _strings(ctx.args.get("remove"))
+    number, add, remove = args.issue, list(args.add), list(args.remove)
     if not ctx.publish:
         ctx.log(f"--no-publish: would label #{number}: add {add}, remove {remove}")
         return ActionResult({"labels": "", "published": "false"})
@@ -227,9 +301,10 @@ def labels(ctx: ActionContext) -> ActionResult:
     return ActionResult({"labels": ",".join(forge.issue(number).labels)})
 
 
-def pr_diff(ctx: ActionContext) -> ActionResult:
+@action("github/pr-diff", NumberArgs, needs_forge=True)
+def pr_diff(ctx: ActionContext, args: NumberArgs) -> ActionResult:
     """The files and patch of a pull request, for reviews. Outputs files (JSON), patch, count."""
-    files = ctx.need_forge().pull_request_files(_number(ctx.args["number"], "github/pr-diff"))
+    files = ctx.need_forge().pull_request_files(args.number)
     summary = [{"path": f.path, "status": f.status, "additions": f.additions, "deletions": f.deletions} for f in files]
     patch = "\n".join(f"--- a/{f.path}\n+++ b/{f.path}\n{f.patch}" for f in files)
     return ActionResult({"files": json.dumps(summary), "patch": patch, "count": str(len(files))})
@@ -238,17 +313,18 @@ def pr_diff(ctx: ActionContext) -> ActionResult:
 REVIEW_EVENTS = {"pass": "APPROVE", "changes_required": "REQUEST_CHANGES", "blocked": "REQUEST_CHANGES"}
 
 
-def review(ctx: ActionContext) -> ActionResult:
+@action("github/review", ReviewArgs, needs_forge=True)
+def review(ctx: ActionContext, args: ReviewArgs) -> ActionResult:
     """Post a review; with `result` (a review-result JSON) its status picks the event
     (changes_required and blocked request changes) and its issues with a path and line become
     inline comments. Outputs id, event."""
     forge = ctx.need_forge()
-    number = _number(ctx.args["number"], "github/review")
-    result = json.loads(ctx.args["result"]) if ctx.args.get("result") else {}
-    event = str(ctx.args.get("event") or "auto")
+    number = args.number
+    result = json.loads(args.result) if args.result else {}
+    event: str = args.event
     if event == "auto":
         event = REVIEW_EVENTS.get(str(result.get("status")), "COMMENT")
-    body = str(ctx.args.get("body") or result.get("summary") or "")
+    body = str(args.body or result.get("summary") or "")
     comments = [
         ReviewComment(
             str(item["path"]),
@@ -270,20 +346,20 @@ def review(ctx: ActionContext) -> ActionResult:
     return ActionResult({"id": str(found[0]), "event": event})
 
 
-def release(ctx: ActionContext) -> ActionResult:
+@action("github/release", ReleaseArgs, needs_forge=True, effects={"release_create": undo.undo_release_create})
+def release(ctx: ActionContext, args: ReleaseArgs) -> ActionResult:
     """Create the draft release for `tag`, or update it when it exists (never a duplicate); a
     published release is left alone and fails the step. Outputs id, url, created."""
     forge = ctx.need_forge()
-    tag = str(ctx.args["tag"])
-    name = str(ctx.args.get("name") or tag)
-    body = with_marker(str(ctx.args.get("body") or ""), "release", f"{ctx.pipeline}/{tag}")
-    draft = str(ctx.args.get("draft", True)).lower() == "true"
+    tag, draft = args.tag, args.draft
+    name = args.name or tag
+    body = with_marker(args.body, "release", f"{ctx.pipeline}/{tag}")
     if not ctx.publish:
         ctx.log(f"--no-publish: would draft release {tag} ({name}):\n{body}")
         return ActionResult({"id": "", "url": "", "created": "false", "published": "false"})
     found, created = ensure(
         lambda: next((r for r in forge.releases() if r.tag == tag), None),
-        lambda: forge.create_release(tag, name, body, draft, ctx.args.get("target")),
+        lambda: forge.create_release(tag, name, body, draft, args.target or None),
     )
     if created:
         ctx.record("release_create", tag, {"release_id": found.id, "tag": tag})

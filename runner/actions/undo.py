@@ -1,32 +1,33 @@
-"""Undoing what actions did outside the workspace (listed in runner.changes.rollback.EXTERNAL_UNDO).
+"""Undoing what actions did outside the workspace: each function is the undo of one change type,
+registered with the actions that record it (their `effects`, runner/actions/registry.py) and
+called by rollback (runner/changes/external.py) as `undo(change, forge, origin)`.
 
 Each undo first checks that the forge still shows what the run left; when someone changed it
 meanwhile (pushed to the branch, published the draft, or a later run rewrote the pull request or a
-comment: its body carries that run's stamp, see runner/actions/stamp.py), it stops with
+comment: its body carries that run's stamp, see runner/forges/stamp.py), it stops with
 RollbackConflict instead, e.g. "the PR body was changed by run R2 at 2026-11-23 11:30:02".
-Every function takes (change, forge, origin).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-from runner.actions.stamp import written_by
-from runner.changes.rollback import RollbackConflict
-from runner.forges.base import ForgeError
+from runner.changes.external import Origin, RollbackConflict
+from runner.forges.base import Forge, ForgeError
+from runner.forges.stamp import written_by
 from runner.store import ChangeRecord
 
-
-@dataclass(frozen=True)
-class Origin:
-    """The run being rolled back, and `written_at(run_id, target)`: when another run wrote `target`
-    (seconds since the epoch; None when this store does not know)."""
-
-    run_id: str
-    written_at: Callable[[str, str], float | None] = lambda run_id, target: None
+__all__ = [
+    "Origin",
+    "RollbackConflict",
+    "check_written_by_run",
+    "undo_comment_create",
+    "undo_label_add",
+    "undo_pr_create",
+    "undo_pr_update",
+    "undo_push",
+    "undo_release_create",
+]
 
 
 def check_written_by_run(what: str, body: str | None, target: str, origin: Origin) -> None:
@@ -46,7 +47,7 @@ def check_written_by_run(what: str, body: str | None, target: str, origin: Origi
     )
 
 
-def undo_push(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+def undo_push(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
     """Put the remote branch back where it was (delete it when the run created it)."""
     data = change.data
     branch, before, after = data["branch"], data.get("before"), data["after"]
@@ -66,14 +67,16 @@ def undo_push(change: ChangeRecord, forge: Any, origin: Origin) -> None:
         forge.set_branch(branch, before)
 
 
-def undo_pr_create(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+def undo_pr_create(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Close the pull request the run opened (unless someone else wrote its body since)."""
     pull = forge.pull_request(int(change.data["number"]))
     if pull.state == "open":
         check_written_by_run("PR body", pull.body, change.target, origin)
         forge.update_pull_request(pull.number, state="closed")
 
 
-def undo_pr_update(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+def undo_pr_update(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Put the pull request's title and body back as they were before the run updated them."""
     pull = forge.pull_request(int(change.data["number"]))
     if pull.body == change.data["body"]:
         return  # already put back (a rollback interrupted and started again)
@@ -81,7 +84,8 @@ def undo_pr_update(change: ChangeRecord, forge: Any, origin: Origin) -> None:
     forge.update_pull_request(pull.number, title=change.data["title"], body=change.data["body"])
 
 
-def undo_comment_create(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+def undo_comment_create(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Delete the comment the run made (unless a later run rewrote it)."""
     issue, comment_id = int(change.data["issue"]), int(change.data["comment_id"])
     current = next((c for c in forge.comments(issue) if c.id == comment_id), None)
     if current is None:
@@ -94,7 +98,8 @@ def undo_comment_create(change: ChangeRecord, forge: Any, origin: Origin) -> Non
             raise
 
 
-def undo_release_create(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+def undo_release_create(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Delete the draft release the run made; a published one stops the rollback."""
     found = next((r for r in forge.releases() if r.id == int(change.data["release_id"])), None)
     if found is None:
         return
@@ -103,7 +108,8 @@ def undo_release_create(change: ChangeRecord, forge: Any, origin: Origin) -> Non
     forge.delete_release(found.id)
 
 
-def undo_label_add(change: ChangeRecord, forge: Any, origin: Origin) -> None:
+def undo_label_add(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Remove the label the run added (when it is still there)."""
     issue = int(change.data["issue"])
     if change.data["label"] in forge.issue(issue).labels:
         forge.remove_label(issue, change.data["label"])

@@ -1,4 +1,4 @@
-"""verify: set a project up the way it says (runner/conventions.py), run its checks (tests, lint,
+"""verify: set a project up the way it says (runner/verify/conventions.py), run its checks (tests, lint,
 types) in the sandbox and summarise them.
 
 What setup and the checks add to the workspace (node_modules, coverage reports, caches) is removed
@@ -7,7 +7,7 @@ sandbox and one shell, so what setup installs or exports (PATH, a
 virtual environment) is there for every check; each check runs in a subshell of it. A check's
 output goes straight to the step's output (the console and `pipe logs`) through `tee`, never
 through a log file read back later. Results (exit codes, JUnit XML, the tail of each check's output)
-are written into a private host directory mounted at RESULTS and read back with runner/resultsdir.py
+are written into a private host directory mounted at RESULTS and read back with runner/verify/resultsdir.py
 (no symlink followed, regular files, bounded), never through $PIPE_OUTPUT: a check whose results
 cannot be read is `❌ ... (could not read results: why)`, never a pass or a skip. A check whose tool
 is not installed is `⚠️ ... not installed` and fails only with `missing: fail` (the default for tests).
@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from runner.actions import ActionContext, ActionResult, SandboxRun
-from runner.engine.sandboxing import sandbox_user
+from runner.actions.action import action
+from runner.actions.args import parse_args
+from runner.actions.base import ActionContext, ActionResult, SandboxRun
 from runner.verify.conventions import CACHE, Conventions, conventions
 from runner.verify.resultsdir import ResultsDir, ResultsError
 from runner.verify.verification import (
@@ -97,31 +98,56 @@ tidy
 """
 
 
-def _checks(ctx: ActionContext, found: Conventions) -> list[Check]:
+@dataclass(frozen=True)
+class CheckArgs:
+    """One item of `with: checks`: its command (`auto` to detect it) and how it counts."""
+
+    run: str
+    name: str = ""
+    kind: str = ""
+    setup: str = ""
+    required: bool = True
+    missing: str = ""
+    junit: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyArgs:
+    """verify's `with:`; `checks` a list of CheckArgs mappings (parsed by the action)."""
+
+    checks: Any
+    setup: str = ""
+    image: str = ""
+    test_command: str = ""
+    mode: Literal["fail-fast", "continue-on-error"] = "fail-fast"
+
+
+def _check_specs(ctx: ActionContext, args: VerifyArgs) -> list[CheckArgs]:
+    """`with: checks` parsed (raises ArgumentError naming the item and key)."""
+    items = args.checks if isinstance(args.checks, (list, tuple)) else [args.checks]
+    return [parse_args(CheckArgs, item, ctx.step_id, f"with.checks[{index}]") for index, item in enumerate(items)]
+
+
+def _checks(ctx: ActionContext, args: VerifyArgs, found: Conventions) -> list[Check]:
     """The checks to run: each spec's command, or for `auto` the commands the project's AGENTS.md
-    names, else those its files show (runner/verification.py); `test-command` replaces the tests'."""
+    names, else those its files show (runner/verify/verification.py); `test-command` replaces the tests'."""
     checks: list[Check] = []
-    for index, spec in enumerate(ctx.args.get("checks") or []):
-        command = str(spec["run"]).strip()
-        kind = str(spec.get("kind") or "")
-        required = bool(spec.get("required", True))
-        missing = str(spec.get("missing") or "")
-        setup = str(spec.get("setup") or "")
+    for index, spec in enumerate(_check_specs(ctx, args)):
+        command, kind, required, missing, setup = spec.run.strip(), spec.kind, spec.required, spec.missing, spec.setup
         if command == "auto":
             kinds = (kind,) if kind else ("tests", "lint", "types")
             named = [c for c in found.checks if c.kind in kinds]
             detected = named + [c for c in detect(ctx.workspace, kinds) if c.kind not in {n.kind for n in named}]
             detected.sort(key=lambda c: kinds.index(c.kind))
             if not detected and kind:
-                checks.append(Check(str(spec.get("name") or kind), kind, "", required))
+                checks.append(Check(spec.name or kind, kind, "", required))
             for one in detected:
-                name = str(spec.get("name") or one.name)
+                name = spec.name or one.name
                 checks.append(Check(name, one.kind, one.command, required, one.junit, one.tool, missing, setup))
         else:
-            name = str(spec.get("name") or kind or f"check{index + 1}")
-            junit = bool(spec.get("junit", False))
-            checks.append(Check(name, kind or "other", command, required, junit, "", missing, setup))
-    test_command = str(ctx.args.get("test-command") or "").strip()
+            name = spec.name or kind or f"check{index + 1}"
+            checks.append(Check(name, kind or "other", command, required, spec.junit, "", missing, setup))
+    test_command = args.test_command.strip()
     if test_command:
         others = [c for c in checks if c.kind != "tests"]
         junit = "$PIPE_JUNIT" in test_command
@@ -129,16 +155,17 @@ def _checks(ctx: ActionContext, found: Conventions) -> list[Check]:
     return checks
 
 
-def _setup(ctx: ActionContext, found: Conventions) -> tuple[str, str]:
+def _setup(args: VerifyArgs, found: Conventions) -> tuple[str, str]:
     """(script, where it came from): `setup: auto` takes the project's conventions."""
-    setup = str(ctx.args.get("setup") or "").strip()
+    setup = args.setup.strip()
     if setup == "auto":
         return found.setup, found.source or "nothing to set up"
     return setup, "the pipeline's setup"
 
 
-def _image(ctx: ActionContext, found: Conventions) -> str | None:
-    image = str(ctx.args.get("image") or "").strip()
+def _image(args: VerifyArgs, found: Conventions) -> str | None:
+    """The image the checks run in: `with: image`, the project's for `auto`, else the step's (None)."""
+    image = args.image.strip()
     if image == "auto":
         return found.image
     return image or None
@@ -147,12 +174,11 @@ def _image(ctx: ActionContext, found: Conventions) -> str | None:
 def _cache(ctx: ActionContext, key: str) -> str | None:
     """The host directory holding dependency downloads for `key`, made for the sandbox user;
     None when the run has no state directory."""
-    state_dir = getattr(ctx.options, "state_dir", None)
-    if not key or state_dir is None:
+    if not key or ctx.state_dir is None:
         return None
-    path = Path(state_dir) / "cache" / "verify" / key
+    path = ctx.state_dir.verify_cache(key)
     path.mkdir(parents=True, exist_ok=True)
-    uid, gid = sandbox_user(ctx.workspace)
+    uid, gid = ctx.sandbox_user
     if os.geteuid() == 0 and os.lstat(path).st_uid != uid:
         os.lchown(path, uid, gid)
     return str(path)
@@ -228,13 +254,14 @@ def _outputs(results: list[CheckResult], setup: CheckResult | None) -> dict[str,
     return outputs
 
 
-def verify(ctx: ActionContext) -> ActionResult:
-    image_arg = str(ctx.args.get("image") or "")
-    found = conventions(ctx.workspace, image_arg)
-    checks = _checks(ctx, found)
-    mode = str(ctx.args.get("mode") or "fail-fast")
-    setup, source = _setup(ctx, found)
-    image = _image(ctx, found)
+@action("verify", VerifyArgs)
+def verify(ctx: ActionContext, args: VerifyArgs) -> ActionResult:
+    """Set the project up, run its checks and summarise them (see the module docstring)."""
+    found = conventions(ctx.workspace, args.image)
+    checks = _checks(ctx, args, found)
+    mode = args.mode
+    setup, source = _setup(args, found)
+    image = _image(args, found)
     runnable = [c for c in checks if c.command]
     env = {
         "PIPE_CHECKS": str(len(runnable)),
@@ -249,7 +276,7 @@ def verify(ctx: ActionContext) -> ActionResult:
         env[f"PIPE_CHECK_TOOL_{index}"] = check.tool
         stop = check.required and mode == "fail-fast"
         env[f"PIPE_CHECK_STOP_{index}"] = ("missing" if check.missing_fails else "failed") if stop else ""
-    uid, gid = sandbox_user(ctx.workspace)
+    uid, gid = ctx.sandbox_user
     results = ResultsDir(uid, gid)
     try:
         mounts = [(results.path, RESULTS)]

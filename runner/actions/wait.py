@@ -12,15 +12,38 @@ applies). After `timeout` without a decision, `on-timeout: fail` (default) fails
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Literal
 
-from runner.actions import ActionContext, ActionResult
+from runner.actions.action import action
+from runner.actions.args import Duration
+from runner.actions.base import ActionContext, ActionResult
 from runner.forges.base import with_marker
-from runner.units import parse_duration
+from runner.names import Decision
 
-COMMANDS = {"/approve": "approved", "/reject": "rejected"}
+COMMANDS = {"/approve": Decision.APPROVED, "/reject": Decision.REJECTED}
+DEFAULT_PROMPT = "Approve this run?"
+NO_POLLING = Duration(0.0, "0")
+POLL_EVERY = Duration(10.0, "10s")
 
 
-def _comment_decision(ctx: ActionContext, issue: int, after: int, approvers: list[str]) -> tuple[str, str, str] | None:
+@dataclass(frozen=True)
+class ApprovalArgs:
+    """wait/approval's `with:` (see the module docstring)."""
+
+    prompt: str = DEFAULT_PROMPT
+    timeout: Duration | None = None
+    on_timeout: Literal["fail", "continue"] = "fail"
+    approvers: tuple[str, ...] = ()
+    issue: int | None = None
+    poll_for: Duration = NO_POLLING
+    poll_every: Duration = POLL_EVERY
+    on_reject: Literal["fail", "continue"] = "fail"
+
+
+def _comment_decision(
+    ctx: ActionContext, issue: int, after: int, approvers: tuple[str, ...]
+) -> tuple[str, str, str] | None:
     """(decision, comment, author) from the first /approve or /reject by an approver after `after`."""
     for comment in ctx.need_forge().comments(issue):
         if comment.id <= after or comment.author not in approvers:
@@ -31,56 +54,51 @@ def _comment_decision(ctx: ActionContext, issue: int, after: int, approvers: lis
     return None
 
 
-def approval(ctx: ActionContext) -> ActionResult:
-    store, run, step, iteration = ctx.store, ctx.run_id, ctx.step_id, ctx.iteration
-    prompt = str(ctx.args.get("prompt") or "Approve this run?")
-    approvers = [str(a) for a in ctx.args.get("approvers") or []]
-    issue = int(str(ctx.args["issue"])) if ctx.args.get("issue") not in (None, "") else None
-    use_forge = ctx.forge is not None and issue is not None and bool(approvers)
-    timeout = parse_duration(ctx.args["timeout"]) if ctx.args.get("timeout") else None
-    poll_for = parse_duration(ctx.args.get("poll-for") or 0)
-    poll_every = parse_duration(ctx.args.get("poll-every") or "10s")
-    record = store.approval(run, step, iteration)
+@action("wait/approval", ApprovalArgs, forge_when=("issue",))
+def approval(ctx: ActionContext, args: ApprovalArgs) -> ActionResult:
+    """Wait for a decision (see the module docstring); `waiting` when the run must stop for it."""
+    approvals, run, step, iteration = ctx.need_approvals(), ctx.run_id, ctx.step_id, ctx.iteration
+    prompt = args.prompt or DEFAULT_PROMPT
+    issue = args.issue
+    use_forge = ctx.forge is not None and issue is not None and bool(args.approvers)
+    record = approvals.current()
     if record is None:
-        after = max((c.id for c in ctx.need_forge().comments(issue)), default=0) if use_forge else 0
-        record = store.request_approval(run, step, iteration, after)
-        if use_forge and ctx.publish:
-            assert issue is not None
+        after = 0
+        if use_forge and issue is not None:
+            after = max((c.id for c in ctx.need_forge().comments(issue)), default=0)
+        record = approvals.request(after)
+        if use_forge and issue is not None and ctx.publish:
             body = (
                 f"⏸️ **pipe is waiting for approval** ({ctx.pipeline}, run `{run}`)\n\n{prompt}\n\n"
-                f"Reply `/approve` or `/reject` (from: {', '.join(approvers)})."
+                f"Reply `/approve` or `/reject` (from: {', '.join(args.approvers)})."
             )
             ctx.need_forge().create_comment(issue, with_marker(body, "approval", f"{run}/{step}/{iteration}"))
         ctx.log(f"waiting for approval: {prompt}\n  decide with: pipe approve {run}   or   pipe reject {run}")
-    deadline = time.monotonic() + poll_for
+    deadline = time.monotonic() + args.poll_for.seconds
     while True:
-        record = store.approval(run, step, iteration)
-        assert record is not None
-        if record.decision is None and use_forge:
-            assert issue is not None
-            found = _comment_decision(ctx, issue, record.after_comment, approvers)
-            if found is not None:
-                record = store.decide(run, found[0], found[1], found[2])
-        if record.decision == "approved":
+        found = approvals.current()
+        assert found is not None
+        record = found
+        if record.decision is None and use_forge and issue is not None:
+            decided = _comment_decision(ctx, issue, record.after_comment, args.approvers)
+            if decided is not None:
+                record = approvals.decide(*decided)
+        said = {"comment": record.comment or "", "by": record.decided_by or ""}
+        if record.decision == Decision.APPROVED:
             ctx.log(f"approved by {record.decided_by}" + (f": {record.comment}" if record.comment else ""))
-            return ActionResult(
-                {"decision": "approved", "comment": record.comment or "", "by": record.decided_by or ""}
-            )
-        if record.decision == "rejected":
+            return ActionResult({"decision": Decision.APPROVED.value, **said})
+        if record.decision == Decision.REJECTED:
             note = f": {record.comment}" if record.comment else ""
-            if str(ctx.args.get("on-reject") or "fail") == "continue":  # e.g. back to an earlier phase
+            if args.on_reject == "continue":  # e.g. back to an earlier phase
                 ctx.log(f"rejected by {record.decided_by}{note}; going on as asked (on-reject: continue)")
-                return ActionResult(
-                    {"decision": "rejected", "comment": record.comment or "", "by": record.decided_by or ""}
-                )
+                return ActionResult({"decision": Decision.REJECTED.value, **said})
             return ActionResult(
-                {"decision": "rejected", "comment": record.comment or "", "by": record.decided_by or ""},
-                error=f"rejected by {record.decided_by}{note}",
+                {"decision": Decision.REJECTED.value, **said}, error=f"rejected by {record.decided_by}{note}"
             )
-        if timeout is not None and time.time() > record.requested_at + timeout:
-            if str(ctx.args.get("on-timeout") or "fail") == "continue":
+        if args.timeout is not None and time.time() > record.requested_at + args.timeout.seconds:
+            if args.on_timeout == "continue":
                 return ActionResult({"decision": "timeout", "comment": "", "by": ""})
-            return ActionResult({"decision": "timeout"}, error=f"no decision within {ctx.args['timeout']}")
+            return ActionResult({"decision": "timeout"}, error=f"no decision within {args.timeout}")
         if time.monotonic() >= deadline:
             return ActionResult(waiting=True)
-        time.sleep(min(poll_every, max(deadline - time.monotonic(), 0.0)))
+        time.sleep(min(args.poll_every.seconds, max(deadline - time.monotonic(), 0.0)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner.verify.agentresult import json_objects
+from runner.agents.result import json_objects
 
 
 def json_lines(output: str) -> list[dict[str, Any]]:

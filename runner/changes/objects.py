@@ -3,7 +3,7 @@
 Objects are written to a temporary file and moved into place, so a killed process never leaves a
 partial object under its final name; writing an object that exists is a no-op. Objects are not
 fsynced: like the store (SQLite WAL, synchronous=NORMAL) they survive `kill -9` of pipe, which is
-the promise (DESIGN.md principle 9), not a power cut.
+the promise (docs/architecture.md, Principles 9), not a power cut.
 
 Contents are streamed in CHUNK-byte pieces (`put_stream`, `chunks`), so a file of any size is
 kept with bounded memory; runs of zero bytes are written as holes (a sparse file stays sparse).
@@ -15,9 +15,9 @@ plain SHA-256 of the bytes when no aligned block is all zeros (most files, git's
 `sparse-<sha256 over the apparent size and each non-zero block's offset and bytes>`; such an
 object is kept with its zero blocks as holes (`put_blocks`) and put back the same way.
 A digest written `unkept-<size>-<mtime ns>-<inode>` names no object: the file held more data than
-pipe records (runner/changes.py), so only its metadata was recorded.
+pipe records (runner/changes/recording.py), so only its metadata was recorded.
 A digest written `masked-<sha256>` names an object whose bytes are a masked copy of what was
-recorded (a secret replaced by `***`, see runner/changes.py): the object is still stored under its
+recorded (a secret replaced by `***`, see runner/changes/recording.py): the object is still stored under its
 own SHA-256, the prefix only tells readers it cannot be restored as it was.
 """
 

@@ -2,10 +2,10 @@
 
 The store holds a manifest of the workspace per run: the state after the last recorded attempt.
 After every attempt the workspace is walked (never following symlinks), compared with the manifest
-by stat stamps, and every real difference becomes a change: file_create, file_modify or
-file_delete (files, directories and symlinks, mode included), or for git refs in the workspace
-repository branch_create, branch_delete, ref_update or commit. Prior and new file contents are
-kept content-addressed (runner/objects.py). Changes of the outside world (push, pr_create, ...)
+by stat stamps, and every real difference becomes a change: file_create, file_modify or file_delete
+(files, directories and symlinks, mode included), or for git refs in the workspace repository
+branch_create, branch_delete, ref_update or commit. Prior and new file contents are kept
+content-addressed (runner/changes/objects.py). Changes of the outside world (push, pr_create, ...)
 are recorded by the actions that make them, through `record_external`.
 
 Change `data`: {"path", "before": entry | null, "after": entry | null} with entries as
@@ -16,23 +16,23 @@ the object store. A file holding a secret value in any masked form (raw, base64,
 line of a multi-line value) is kept only as its masked copy: its digest is `masked-<sha256 of the
 masked bytes>` and its entry says `"masked": true`, so nothing unmasked reaches the state
 directory and diffs show `***`. What that costs:
-- A masked "after" is still checked before it is undone: rollback compares kind, mode, size and
-  the masked copy with the secrets as wildcards (runner/rollback.py), then removes the file or
+- A masked "after" is still checked before it is undone: rollback compares kind, mode, size and the
+  masked copy with the secrets as wildcards (runner/changes/rollback.py), then removes the file or
   puts the "before" back, so undoing the step that wrote the secret works as usual.
 - A masked "before" (the file already held a secret before the change, e.g. a step rewrote a file
   an earlier step had put a secret in) cannot be put back: rollback and resume stop there with
   RollbackConflict saying so, and change nothing more.
-- Digests of masked files depend on the secrets given to the run: a resumed run given other
-  secret values sees such files as changed.
+- Digests of masked files depend on the secrets given to the run: a resumed run given other secret
+  values sees such files as changed.
 
-Only a file's data is read, never its holes (runner/objects.py), and what one attempt records is
-capped (`Limits`, from the environment): PIPE_MAX_RECORD bytes of file data per attempt (2 GiB),
-PIPE_MAX_RECORD_FILE per file (1 GiB, at most PIPE_MAX_RECORD) and PIPE_MAX_RECORD_SECONDS of
-recording (300). A file over a cap is still recorded, by its metadata only (an `unkept-` digest of
-size, mtime and inode), and the attempt fails with `Recorder.refused` saying which file and why:
-rollback removes such a new file once its metadata still matches, and refuses to put back
-content it never kept. The baseline of the workspace a run starts with is not capped (it is the
-person's own), only read without its holes.
+Only a file's data is read, never its holes (runner/changes/objects.py), and what one attempt
+records is capped (`Limits`, from the environment; runner/changes/limits.py): PIPE_MAX_RECORD bytes
+of file data per attempt (2 GiB), PIPE_MAX_RECORD_FILE per file (1 GiB, at most PIPE_MAX_RECORD)
+and PIPE_MAX_RECORD_SECONDS of recording (300). A file over a cap is still recorded, by its
+metadata only (an `unkept-` digest of size, mtime and inode), and the attempt fails with
+`Recorder.refused` saying which file and why: rollback removes such a new file once its metadata
+still matches, and refuses to put back content it never kept. The baseline of the workspace a run
+starts with is not capped (it is the person's own), only read without its holes.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from runner.changes.entries import entry_data, manifest_row
+from runner.changes.limits import Budget, Limits, OutOfTime, human
 from runner.changes.objects import (
     MASKED,
     Block,
@@ -61,120 +62,16 @@ from runner.changes.objects import (
 )
 from runner.changes.snapshot import Entry, Stamp, Workspace
 from runner.changes.watch import Dirty
-from runner.errors import UsageError
 from runner.masking import ByteMasker, Masker
 from runner.store import Store
 
 FILE_TYPES = ("file_create", "file_modify", "file_delete")
 REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
+# Effects outside the workspace the actions record; each is undone by the function an action registers in
+# its `effects` (runner/actions/registry.py EXTERNAL_UNDO; tests/test_action_registry.py keeps the two equal).
 EXTERNAL_TYPES = ("push", "pr_create", "pr_update", "comment_create", "release_create", "label_add")
 WORKSPACE_TYPES = FILE_TYPES + REF_TYPES
 _REF_PATH = re.compile(r"^\.git/(HEAD|refs/.+)$")
-
-
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(name: str, text: str) -> int:
-    """Bytes from `text` such as 4194304, 4M, 4MiB or 2G (binary units). Raises UsageError."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
-    if match is None:
-        raise UsageError(f"{name}={text!r}: expected a size such as 2G, 512M or 1048576")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
-
-
-def human(size: int) -> str:
-    """`size` bytes for a message: 3.0 GiB, 512 KiB, 12 bytes."""
-    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            value = size / factor
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} bytes"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one attempt may record: `total` bytes of file data, `per_file` bytes of one file's
-    data (holes not counted), `seconds` of recording."""
-
-    total: int = 2 << 30
-    per_file: int = 1 << 30
-    seconds: float = 300.0
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Limits:
-        """From PIPE_MAX_RECORD, PIPE_MAX_RECORD_FILE and PIPE_MAX_RECORD_SECONDS (defaults
-        above; the per-file cap is at most the total). Raises UsageError for a bad value."""
-        environ = os.environ if environ is None else environ
-        total = parse_size("PIPE_MAX_RECORD", environ.get("PIPE_MAX_RECORD") or str(cls.total))
-        per_file = min(
-            total, parse_size("PIPE_MAX_RECORD_FILE", environ.get("PIPE_MAX_RECORD_FILE") or str(cls.per_file))
-        )
-        text = environ.get("PIPE_MAX_RECORD_SECONDS") or str(cls.seconds)
-        try:
-            seconds = float(text)
-        except ValueError:
-            raise UsageError(f"PIPE_MAX_RECORD_SECONDS={text!r}: expected a number of seconds") from None
-        return cls(total, per_file, seconds)
-
-
-class _OutOfTime(Exception):
-    """Recording went past its time cap."""
-
-
-class _Budget:
-    """What is left of one attempt's recording allowance; `refused` collects why it failed."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.left = limits.total
-        self.deadline = time.monotonic() + limits.seconds
-        self.refused: list[str] = []
-
-    def expired(self) -> bool:
-        return time.monotonic() > self.deadline
-
-    def watch(self, blocks: Iterator[Block]) -> Iterator[Block]:
-        for block in blocks:
-            if self.expired():
-                raise _OutOfTime
-            yield block
-
-
-def entry_data(entry: Entry | None) -> dict[str, Any] | None:
-    if entry is None:
-        return None
-    return {**entry.describe(), "mode": entry.mode, "uid": entry.uid, "gid": entry.gid}
-
-
-def entry_from_data(data: Mapping[str, Any] | None) -> Entry | None:
-    if data is None:
-        return None
-    return Entry(
-        kind=data["kind"],
-        mode=int(data["mode"]),
-        uid=int(data.get("uid", 0)),
-        gid=int(data.get("gid", 0)),
-        size=int(data.get("size", 0)),
-        digest=data.get("sha256"),
-        target=data.get("target"),
-    )
-
-
-def manifest_row(path: str, entry: Entry) -> tuple[Any, ...]:
-    """The manifest columns (without run_id) for `entry` at `path`."""
-    return (
-        path,
-        entry.kind,
-        entry.mode,
-        entry.uid,
-        entry.gid,
-        entry.size,
-        entry.digest,
-        entry.target,
-        *entry.stamp,
-        entry.links,
-    )
 
 
 @dataclass(frozen=True)
@@ -205,7 +102,7 @@ class Recorder:
         self.masker = masker
         self.limits = Limits.from_environ()
         self.refused: str | None = None  # why the last `record` failed its attempt (a cap), or None
-        self._budget: _Budget | None = None
+        self._budget: Budget | None = None
         self._baseline = False
         self.manifest: dict[str, Entry] = {}
         self._stamps: dict[str, Stamp] = {}
@@ -303,7 +200,7 @@ class Recorder:
             if self.masker is None:
                 return self.objects.put_blocks(blocks, size) if keep else hash_blocks(blocks, size)
             return self._masked_content(descriptor, size, blocks, keep)
-        except _OutOfTime:
+        except OutOfTime:
             limit = f"{self.limits.seconds:g}s"
             return self._refuse(path, st, f"{path}: recording went past {limit} (PIPE_MAX_RECORD_SECONDS)")
 
@@ -450,7 +347,7 @@ class Recorder:
         """Find and store the changes made since the manifest, as `step_id`'s; returns them.
         `dirty`: the paths the kernel reported changed (see `scan`). Files over the caps
         (`limits`) are recorded by metadata only and `refused` says why (else it is None)."""
-        self._budget = _Budget(self.limits)
+        self._budget = Budget(self.limits)
         try:
             changes = self.scan(dirty, keep=True)
         finally:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.actions import ActionContext, RunState, action_function
 from runner.changes.objects import ObjectStore
 from runner.changes.recording import WORKSPACE_TYPES, PendingChange, Recorder
 from runner.changes.rollback import RollbackPlan, Undoer
@@ -65,9 +64,13 @@ def restart_index(pipeline: Pipeline, store: Store, run_id: str, from_step: str 
 
 READS = ("github/issue", "github/issues", "github/pr-diff")
 
+# read(step, rendered args) -> (outputs, error): a forge read run again (runner/actions/registry.py
+# `forge_reader`; the changes layer does not import the actions).
+ForgeRead = Callable[[Step, dict[str, Any]], tuple[dict[str, str], str | None]]
+
 
 def plan_restart(
-    pipeline: Pipeline, store: Store, run_id: str, from_step: str | None, forge: Any, mask: Callable[[Any], Any]
+    pipeline: Pipeline, store: Store, run_id: str, from_step: str | None, read: ForgeRead, mask: Callable[[Any], Any]
 ) -> tuple[int, tuple[str, int] | None, dict[str, list[str]]]:
     """(top-level index to restart at, where inside its repeat group or None, the forge reads
     whose answers changed: {step id: output names}): the wait point the run stopped at (unless
@@ -76,7 +79,7 @@ def plan_restart(
     if from_step is None and (found := wait_point(pipeline, store, run_id)) is not None:
         return found[0], found[1], {}
     restart = restart_index(pipeline, store, run_id, from_step)
-    restart, changed = reread_inputs(pipeline, store, run_id, forge, restart, mask)
+    restart, changed = reread_inputs(pipeline, store, run_id, read, restart, mask)
     return restart, None, changed
 
 
@@ -102,7 +105,7 @@ def wait_point(pipeline: Pipeline, store: Store, run_id: str) -> tuple[int, tupl
 
 
 def reread_inputs(
-    pipeline: Pipeline, store: Store, run_id: str, forge: Any, restart_at: int, mask: Callable[[Any], Any]
+    pipeline: Pipeline, store: Store, run_id: str, read: ForgeRead, restart_at: int, mask: Callable[[Any], Any]
 ) -> tuple[int, dict[str, list[str]]]:
     """Read the forge again for each top-level forge read (READS) that succeeded before
     `restart_at`. Returns (the first such read whose outputs changed, else `restart_at`; {step id:
@@ -125,46 +128,20 @@ def reread_inputs(
         if step.uses not in READS or previous is None or previous.conclusion != "success":
             continue
         try:
-            args = Expressions(context).render_value(dict(step.with_))
-            result = action_function(step.uses)(_read_context(pipeline, run_id, step, args, record.inputs, forge))
-            now: dict[str, str] = mask(result.outputs) if result.error is None else {}
+            outputs, error = read(step, Expressions(context).render_value(dict(step.with_)))
+            now: dict[str, str] = mask(outputs) if error is None else {}
         except Exception as problem:  # any failure to read again: the read runs again in the run
-            result, now = None, {}
             changed[step.id] = [f"(not re-read: {mask(str(problem).splitlines()[0] if str(problem) else problem)})"]
-        if result is not None:
+        else:
             names = sorted(set(now) | set(previous.outputs))
             names = [name for name in names if now.get(name) != previous.outputs.get(name)]
-            if result.error is not None:
-                names = [f"(not re-read: {mask(result.error)})"]
+            if error is not None:
+                names = [f"(not re-read: {mask(error)})"]
             if names:
                 changed[step.id] = names
         if step.id in changed:
             first = min(first, index)
     return first, changed
-
-
-def _read_context(
-    pipeline: Pipeline, run_id: str, step: Step, args: dict[str, Any], inputs: dict[str, Any], forge: Any
-) -> ActionContext:
-    """What a forge read needs (it never runs a sandbox or records a change)."""
-
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise UsageError(f"step {step.id}: a forge read cannot run a sandbox")
-
-    return ActionContext(
-        run_id=run_id,
-        pipeline=pipeline.name,
-        step_id=step.id,
-        args=args,
-        inputs=inputs,
-        workspace=Path("."),
-        state=RunState(),
-        publish=False,
-        forge=forge,
-        log=lambda text: None,
-        run_in_sandbox=refuse,
-        record=refuse,
-    )
 
 
 def _with_nested(steps: tuple[Step, ...]) -> set[str]:

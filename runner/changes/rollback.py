@@ -13,37 +13,23 @@ found, and nothing more is changed. Every undo is stored in its own transaction.
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.changes.entries import entry_from_data, manifest_row
+from runner.changes.external import ExternalUndo, Origin, RollbackConflict
 from runner.changes.objects import BLOCK, ObjectStore, hash_blocks, is_masked, is_unkept, nonzero_blocks, unkept_digest
-from runner.changes.recording import WORKSPACE_TYPES, PendingChange, entry_from_data, manifest_row
+from runner.changes.recording import WORKSPACE_TYPES, PendingChange
 from runner.changes.snapshot import Entry, Workspace
-from runner.errors import ExitCode, PipeError, UsageError
+from runner.errors import PipeError, UsageError
 from runner.masking import MASK
 from runner.store import ChangeRecord, StepRecord, Store
 
 MODES = ("hard", "steps", "to", "soft")
 
-# change type -> "module:function(change, forge, origin) -> None" undoing an effect outside the workspace
-# (origin: runner.actions.undo.Origin, the run rolled back and when other runs wrote what it finds).
-EXTERNAL_UNDO: dict[str, str] = {
-    "push": "runner.actions.undo:undo_push",
-    "pr_create": "runner.actions.undo:undo_pr_create",
-    "pr_update": "runner.actions.undo:undo_pr_update",
-    "comment_create": "runner.actions.undo:undo_comment_create",
-    "release_create": "runner.actions.undo:undo_release_create",
-    "label_add": "runner.actions.undo:undo_label_add",
-}
-
-
-class RollbackConflict(PipeError):
-    """The state found is not the state recorded; the rollback stopped without overwriting it."""
-
-    exit_code = ExitCode.STEP_FAILED
+__all__ = ["MODES", "RollbackConflict", "RollbackPlan", "Undoer", "failed_step", "format_plan", "plan_rollback"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +153,8 @@ def format_plan(plan: RollbackPlan) -> str:
 
 
 class Undoer:
-    """Applies a RollbackPlan to the run's workspace and, through EXTERNAL_UNDO, the outside world."""
+    """Applies a RollbackPlan to the run's workspace and, through the undo functions `external`
+    (change type -> undo, from the action registry: runner/changes/external.py), the outside world."""
 
     def __init__(
         self,
@@ -175,13 +162,16 @@ class Undoer:
         objects: ObjectStore,
         workspace: Workspace,
         forge_for: Callable[[Mapping[str, str]], Any] | None = None,
+        external: Mapping[str, ExternalUndo] | None = None,
     ) -> None:
         """`forge_for(settings)` opens the forge an external change was made on (settings as
-        `Forge.describe()` gave them when it was recorded)."""
+        `Forge.describe()` gave them when it was recorded); `external` undoes external changes
+        (none given: an external change stops the rollback with RollbackConflict)."""
         self.store = store
         self.objects = objects
         self.workspace = workspace
         self.forge_for = forge_for
+        self.external: Mapping[str, ExternalUndo] = external or {}
 
     def apply(self, plan: RollbackPlan, on_undone: Callable[[ChangeRecord], None] | None = None) -> int:
         """Undo every change of `plan` in order; returns how many were undone.
@@ -212,7 +202,7 @@ class Undoer:
 
     def _current(self, path: str, expected: tuple[Entry | None, ...] = ()) -> Entry | None:
         """The entry at `path` with its digest (or target). A file whose metadata equals an
-        `unkept-` digest among `expected` (runner/changes.py) is not read."""
+        `unkept-` digest among `expected` (runner/changes/recording.py) is not read."""
         try:
             entry = self.workspace.lstat(path)
         except OSError as error:
@@ -301,15 +291,12 @@ class Undoer:
             return None
 
     def _undo_external(self, change: ChangeRecord, run_id: str) -> None:
-        if change.type not in EXTERNAL_UNDO:
+        handler = self.external.get(change.type)
+        if handler is None:
             raise RollbackConflict(f"rollback stopped: no way to undo {change.type} {change.target}")
         if self.forge_for is None:
             raise RollbackConflict(f"rollback stopped at {change.type} {change.target}: no forge to undo it on")
-        module, function = EXTERNAL_UNDO[change.type].split(":")
-        handler = getattr(importlib.import_module(module), function)
         try:
-            from runner.actions.undo import Origin
-
             handler(change, self.forge_for(change.data["forge"]), Origin(run_id, self._written_at))
         except RollbackConflict:
             raise
@@ -333,7 +320,7 @@ class Undoer:
             if error.errno == errno.EFBIG:
                 return True
             raise RollbackConflict(f"rollback stopped: cannot read {path}: {error.strerror or error}") from None
-        data = b"".join(  # the masked copy was made of the blocks that are not all zeros (runner/objects.py)
+        data = b"".join(  # the masked copy was made of the blocks that are not all zeros (runner/changes/objects.py)
             piece for piece in (data[at : at + BLOCK] for at in range(0, len(data), BLOCK)) if piece.strip(b"\0")
         )
         try:

@@ -1,5 +1,5 @@
 """Safe views of a workspace for the host: walking, reading and restoring entries without ever
-following a symbolic link (DESIGN.md principle 6).
+following a symbolic link (docs/architecture.md, Principles 6).
 
 Every path is opened one component at a time from the workspace root with O_NOFOLLOW, so a
 symlink anywhere in a path is an error, never a way out of the workspace. `.git/objects` is not
@@ -56,7 +56,7 @@ class Entry:
             found["sha256"] = self.digest
             found["size"] = self.size
             if self.digest.startswith("masked-"):
-                found["masked"] = True  # the kept copy has its secrets replaced (runner/changes.py)
+                found["masked"] = True  # the kept copy has its secrets replaced (runner/changes/recording.py)
         if self.target is not None:
             found["target"] = self.target
         return found

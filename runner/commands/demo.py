@@ -19,6 +19,7 @@ from typing import TextIO
 from runner.commands.run import run_pipeline
 from runner.errors import ExitCode, PipeError
 from runner.resources import data_path
+from runner.statedir import StateDir
 
 # Never part of the example: what Python, pytest and editors leave next to installed files.
 CACHES = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info", ".venv")
@@ -68,7 +69,7 @@ def reset_forge(forge: Path, state_dir: Path) -> None:
 
 def run_demo(state_dir: Path, out: TextIO, *, json_lines: bool = False, reset: bool = False) -> int:
     """Run issue-to-pr on the example's issue 1 (after a fresh forge with `reset`); the run's exit code."""
-    forge = state_dir / "demo" / "forge"
+    forge = StateDir(state_dir).demo_forge
     if reset:
         reset_forge(forge, state_dir)
     make_forge(forge)
@@ -83,7 +84,7 @@ def run_demo(state_dir: Path, out: TextIO, *, json_lines: bool = False, reset: b
         trigger="demo",
     )
     if code == ExitCode.SUCCESS and not json_lines:
-        records = next((state_dir / "forges").glob("*/records.json"), None)
+        records = next(StateDir(state_dir).forges.glob("*/records.json"), None)
         print(
             "\nThe fix is on branch fix/issue-1 of the example's repository:\n"
             f"  git --git-dir {forge / 'repo.git'} log --oneline -p main..fix/issue-1\n"

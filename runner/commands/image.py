@@ -16,9 +16,9 @@ def build_agent_image(names: Sequence[str], ca_bundle: Path | None, out: TextIO,
     Raises UsageError for an unknown or uninstallable agent or a bad CA bundle, PipeError when the
     build fails, EngineUnavailable without a Docker engine."""
     from runner.agents import image
+    from runner.backend import open_backend
     from runner.engine.cabundle import certificates
     from runner.terminal import printable
-    from sandbox.docker import DockerBackend
     from sandbox.images import DEFAULT_IMAGE
 
     if not names:
@@ -33,7 +33,7 @@ def build_agent_image(names: Sequence[str], ca_bundle: Path | None, out: TextIO,
     def show(line: str) -> None:
         out.write(printable(line) + "\n")
 
-    backend = DockerBackend()
+    backend = open_backend("docker")
     try:
         backend.check()
         base = backend.ensure_image(DEFAULT_IMAGE, show)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner.errors import UsageError
-from runner.names import FINISHED
+from runner.names import FINISHED, EventKind
 from runner.store import AttemptRecord, RunRecord, StepRecord, Store
 from runner.terminal import printable
 from runner.units import format_duration
@@ -124,11 +124,12 @@ def _egress(store: Store, run_id: str) -> tuple[dict[tuple[str, int, int], list[
     when no step was audited)."""
     found: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     audit: list[str] | None = None
-    for _, _, kind, step, data in store.events(run_id):
-        if kind == "egress" and step:
-            key = (step, int(data.get("iteration", 0)), int(data.get("attempt", 0)))
+    for event in store.events(run_id):
+        data = event.data
+        if event.kind == EventKind.EGRESS and event.step_id:
+            key = (event.step_id, int(data.get("iteration", 0)), int(data.get("attempt", 0)))
             found.setdefault(key, []).extend(data.get("requests", []))
-        elif kind == "egress_audit":
+        elif event.kind == EventKind.EGRESS_AUDIT:
             audit = [str(entry) for entry in data.get("allow", [])]
     return found, audit
 

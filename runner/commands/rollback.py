@@ -1,4 +1,4 @@
-"""`pipe rollback RUN`: undo recorded changes of a run (see runner/rollback.py for the modes)."""
+"""`pipe rollback RUN`: undo recorded changes of a run (see runner/changes/rollback.py for the modes)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from runner.actions.registry import EXTERNAL_UNDO
 from runner.changes.objects import ObjectStore
 from runner.changes.rollback import Undoer, describe_change, format_plan, plan_rollback
 from runner.changes.snapshot import Workspace
-from runner.engine.engine import RunBusy
 from runner.engine.lease import Lease
-from runner.errors import UsageError
+from runner.errors import RunBusy, UsageError
 from runner.forges import open_forge
+from runner.statedir import StateDir
 from runner.store import Store
 
 
@@ -61,17 +62,19 @@ def rollback_run(
             if child_plan.changes:
                 child_undoer = Undoer(
                     store,
-                    ObjectStore(state_dir / "objects"),
+                    ObjectStore(StateDir(state_dir).objects),
                     Workspace(Path(child.workspace)),
                     _forge_opener(state_dir, token_file),
+                    EXTERNAL_UNDO,
                 )
                 undone = child_undoer.apply(child_plan)
                 print(f"rolled back {undone} change(s) of child {child.child_key} (run {child.id})", file=out)
         undoer = Undoer(
             store,
-            ObjectStore(state_dir / "objects"),
+            ObjectStore(StateDir(state_dir).objects),
             Workspace(Path(record.workspace)),
             _forge_opener(state_dir, token_file),
+            EXTERNAL_UNDO,
         )
         undone = undoer.apply(plan, on_undone=lambda change: print(f"undone {describe_change(change)}", file=out))
     finally:
@@ -95,9 +98,9 @@ def _forge_opener(state_dir: Path, token_file: Path | None) -> Callable[[Mapping
 
 def _reap_containers(run_id: str) -> None:
     """Remove containers a dead runner left (they could still write); skipped without an engine."""
-    from sandbox import backend
+    from runner.backend import open_backend
 
-    engine = backend("docker")
+    engine = open_backend("docker")
     with contextlib.suppress(Exception):
         engine.check()
         engine.reap({"pipe.run": run_id})

@@ -5,25 +5,29 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__
-from runner.actions import ACTIONS
+from runner.actions import registry
 from runner.engine.sandboxing import prepare_workspace
 from runner.errors import ExitCode, PipeError, UsageError
 from runner.forges import open_forge
+from runner.names import EventKind, RunStatus
 from runner.pipeline.inputs import parse_assignments, resolve_inputs
 from runner.pipeline.model import Pipeline
 from runner.pipeline.plan import format_plan, plan
 from runner.pipeline.spec import load_pipeline
 from runner.pipeline.trigger import event_inputs, load_event
+from runner.statedir import StateDir
 from runner.store import Store
 
 if TYPE_CHECKING:
-    from runner.engine.engine import Engine
+    from runner.actions import RunState
     from runner.reporters import Reporter
+    from runner.store import Store as StoreType
 
 
 def load(file: str, notes: TextIO | None = None) -> Pipeline:
@@ -43,26 +47,47 @@ def load(file: str, notes: TextIO | None = None) -> Pipeline:
 def check_actions(pipeline: Pipeline) -> None:
     """Refuse (exit 2) a pipeline that uses an action this version cannot execute."""
     for step in pipeline.all_steps():
-        if step.uses is not None and step.uses not in ACTIONS:
+        if step.uses is not None and step.uses not in registry.ACTIONS:
             where = f"{pipeline.path}:{step.line}: steps.{step.id}"
             raise UsageError(f"{where}: action '{step.uses}' is not available in pipe {__version__}")
 
 
 def needs_forge(pipeline: Pipeline) -> bool:
-    """Whether a step uses a git or forge action or waits for comments on an issue, or progress
+    """Whether a step uses an action that needs a forge (the registry says which) or progress
     goes to an issue comment."""
-    for step in pipeline.all_steps():
-        if step.uses and step.uses.startswith(("git/", "github/")):
-            return True
-        if step.uses == "wait/approval" and step.with_.get("issue") is not None:
-            return True
-    return pipeline.report.issue_comment is not None
+    return registry.needs_forge(pipeline)
 
 
-def close_reporters(engine: Engine | None, reporter: Reporter) -> None:
-    """Close every reporter of the run: the engine's (the console plus the pipeline's `report:`
-    destinations, whose last writes are waited for within their grace), else the console alone."""
-    (engine.reporter if engine is not None else reporter).close()
+def build_reporter(
+    console: Reporter,
+    pipeline: Pipeline,
+    inputs: dict[str, Any],
+    store: StoreType,
+    state: RunState,
+    *,
+    forge: Any,
+    publish: bool,
+    secrets: list[str],
+) -> Reporter:
+    """The run's whole reporter (see runner.reporters.run_reporter): `console` plus the
+    pipeline's `report:` destinations, a progress comment's creation recorded in `store` as an
+    external change of the run (so a rollback deletes it)."""
+    from runner.reporters import run_reporter
+
+    def record(run_id: str, kind: str, target: str, data: Mapping[str, Any]) -> None:
+        store.save_changes(run_id, [("(report)", 0, 0, kind, target, dict(data))], [], [])
+
+    return run_reporter(
+        console,
+        pipeline,
+        inputs,
+        forge=forge,
+        publish=publish,
+        environ=os.environ,
+        secrets=secrets,
+        pull_request=lambda: state.pull_request_url,
+        record=record,
+    )
 
 
 def _interrupt_on_sigterm() -> None:
@@ -112,11 +137,13 @@ def run_pipeline(
         print(format_plan(pipeline, plan(pipeline, inputs)), file=out)
         return int(ExitCode.SUCCESS)
     check_actions(pipeline)
-    from runner.engine.engine import Engine, RunOptions
+    from runner.actions import RunState
+    from runner.backend import open_backend as make_backend
+    from runner.engine import Engine, RunOptions
+    from runner.engine.credentials import load_credentials
     from runner.pipeline.secrets import resolve_secrets
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
-    from sandbox import backend as make_backend
 
     secrets = resolve_secrets(pipeline, os.environ, secret_files or [], channel.secrets)
     settings = dict(forge_settings or {"forge": "github"})
@@ -124,12 +151,18 @@ def run_pipeline(
         if "repo" not in settings and isinstance(candidate, str) and candidate:
             settings["repo"] = candidate
     forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if needs_forge(pipeline) else None
-    reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
+    console = JsonLinesReporter(out) if json_lines else console_reporter(out)
+    reporter: Reporter = console
     store = Store(state_dir)
     backend = make_backend("docker", host_root=host_root)
     _interrupt_on_sigterm()
-    engine: Engine | None = None
     try:
+        credentials = load_credentials(pipeline, os.environ, forge, token_file)
+        state = RunState()
+        tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
+        reporter = build_reporter(
+            console, pipeline, inputs, store, state, forge=forge, publish=publish, secrets=[*secrets.values(), *tokens]
+        )
         options = RunOptions(
             event=event,
             default_image=default_image,
@@ -141,12 +174,12 @@ def run_pipeline(
             ca_bundle=ca_bundle,
             forge=forge,
             publish=publish,
+            credentials=credentials,
             trigger=trigger or ("parent" if parent else "actions" if os.environ.get("GITHUB_ACTIONS") else "cli"),
         )
-        engine = Engine(pipeline, store, backend, reporter, options)
-        result = engine.run(inputs)
+        result = Engine(pipeline, store, backend, reporter, options, state).run(inputs)
     finally:
-        close_reporters(engine, reporter)
+        reporter.close()  # the last writes of the `report:` destinations are waited for within their grace
         backend.close()
         store.close()
     return int(result.exit_code)
@@ -172,7 +205,7 @@ def decide_run(
     store = Store(state_dir)
     try:
         record = store.run(run_id)
-        if record.status != "waiting":
+        if record.status != RunStatus.WAITING:
             raise UsageError(f"run {record.id} is {record.status}, not waiting for an approval")
         store.decide(record.id, decision, comment, getpass.getuser())
     finally:
@@ -208,24 +241,25 @@ def resume_run(
     """Continue a stored run: take its lease (RunBusy, exit 2, when a live process holds it),
     remove containers a dead runner left, undo the changes of the steps that run again, run them.
     The pipeline is the one stored with the run, not the file as it is now."""
+    from runner.backend import open_backend as make_backend
     from runner.changes.objects import ObjectStore
     from runner.changes.resume import plan_restart, prepare
-    from runner.engine.engine import Engine, ResumePoint, RunOptions
+    from runner.engine import Engine, ResumePoint, RunOptions
+    from runner.engine.credentials import load_credentials
     from runner.pipeline.secrets import read_child_channel, resolve_secrets
     from runner.pipeline.spec import parse_pipeline
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
-    from sandbox import backend as make_backend
 
     store = Store(state_dir)
     try:
         record = store.run(run_id)
-        if record.status == "succeeded":
+        if record.status == RunStatus.SUCCEEDED:
             raise UsageError(f"run {record.id} already succeeded; nothing to resume")
         if not record.workspace:
             # The runner died between recording the run and its workspace: no step ran yet, so the
             # default workspace is the one (never the current directory, which Path("") would be).
-            default = state_dir / "runs" / record.id / "workspace"
+            default = StateDir(state_dir).run(record.id).workspace
             prepare_workspace(default)
             store.update_run(record.id, workspace=str(default))
             record = store.run(record.id)
@@ -236,13 +270,20 @@ def resume_run(
             raise UsageError(f"{pipeline.path}: --skip names no step: {', '.join(unknown)}")
         passed = read_child_channel(os.environ).secrets if record.parent_id else {}
         secrets = resolve_secrets(pipeline, os.environ, secret_files or [], passed)
-        settings = record.outputs.get("forge")
+        settings = record.resume_state.forge
         forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if settings else None
         backend = make_backend("docker", host_root=host_root)
-        reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
+        console = JsonLinesReporter(out) if json_lines else console_reporter(out)
+        reporter: Reporter = console
         _interrupt_on_sigterm()
-        engine: Engine | None = None
         try:
+            credentials = load_credentials(pipeline, os.environ, forge, token_file)
+            state = record.resume_state.state
+            tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
+            inputs = dict(record.inputs)
+            reporter = build_reporter(
+                console, pipeline, inputs, store, state, forge=forge, publish=True, secrets=[*secrets.values(), *tokens]
+            )
             options = RunOptions(
                 state_dir=state_dir,
                 secrets=secrets,
@@ -251,23 +292,25 @@ def resume_run(
                 ca_bundle=ca_bundle,
                 trigger="resume",
                 forge=forge,
-                default_image=record.outputs.get("default_image") or os.environ.get("PIPE_SANDBOX_IMAGE"),
+                credentials=credentials,
+                default_image=record.resume_state.default_image or os.environ.get("PIPE_SANDBOX_IMAGE"),
             )
-            engine = Engine(pipeline, store, backend, reporter, options)
+            engine = Engine(pipeline, store, backend, reporter, options, state)
             engine.claim(record.id)
             mask = engine.masker.mask_value
-            restart, inner, changed = plan_restart(pipeline, store, record.id, from_step, forge, mask)
-            objects = ObjectStore(state_dir / "objects")
+            read = registry.forge_reader(pipeline, record.id, record.inputs, forge)
+            restart, inner, changed = plan_restart(pipeline, store, record.id, from_step, read, mask)
+            objects = ObjectStore(StateDir(state_dir).objects)
             try:
                 done = prepare(pipeline, store, backend, objects, record.id, restart, inner, force=force)
             except PipeError:
                 engine.unclaim()  # refused or stopped: the run stays as it was, free to resume
                 raise
             if changed:  # a forge read answers differently now: the run says so, and restarts there
-                store.add_event(record.id, "inputs_changed", None, {"steps": changed})
-                reporter.event("inputs_changed", {"run": record.id, "steps": changed})
-            reporter.event(
-                "resume_prepared",
+                store.add_event(record.id, EventKind.INPUTS_CHANGED.value, None, {"steps": changed})
+                console.event(EventKind.INPUTS_CHANGED.value, {"run": record.id, "steps": changed})
+            console.event(
+                EventKind.RESUME_PREPARED.value,
                 {
                     "run": record.id,
                     "restart_at": pipeline.steps[restart].id if restart < len(pipeline.steps) else None,
@@ -279,7 +322,7 @@ def resume_run(
             )
             result = engine.resume(ResumePoint(record.id, restart, frozenset(skip), inner))
         finally:
-            close_reporters(engine, reporter)
+            reporter.close()
             backend.close()
     finally:
         store.close()

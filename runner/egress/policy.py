@@ -1,6 +1,6 @@
-"""Egress policies: what a sandbox may reach (`none`, `open`, or an allow-list enforced by the run's
-proxy), the named presets (presets.yml beside this module) and the Squid configuration that
-enforces a run's allow-lists."""
+"""Enforcing egress policies (runner/pipeline/egress.py says what a sandbox may reach): the named
+presets (presets.yml beside this module), the rules an allow-list stands for and the Squid
+configuration that enforces a run's allow-lists."""
 
 from __future__ import annotations
 
@@ -15,48 +15,11 @@ import yaml
 
 from runner.egress.registries import resolve
 from runner.errors import UsageError
+from runner.pipeline.egress import EgressPolicy
 
 PRESETS = Path(__file__).resolve().parent / "presets.yml"
 DEFAULT_PORTS = (80, 443)
 _HOST = re.compile(r"^(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?$")
-
-
-@dataclass(frozen=True)
-class EgressPolicy:
-    """`kind` is `none` (no network), `open` (the engine's bridge: anywhere) or `allow` (only
-    `allow`'s entries, through the proxy); `mode` is `enforce` or `audit` (everything goes through,
-    every request is recorded)."""
-
-    kind: str
-    allow: tuple[str, ...] = ()
-    mode: str = "enforce"
-
-    @property
-    def network(self) -> str:
-        """The legacy `network:` value this policy stands for (`egress` for an allow-list)."""
-        return {"none": "none", "open": "bridge"}.get(self.kind, "egress")
-
-    @property
-    def key(self) -> str:
-        """A stable text naming the policy (one network per distinct key)."""
-        return f"{self.mode}:{','.join(self.allow)}"
-
-
-NONE = EgressPolicy("none")
-OPEN = EgressPolicy("open")
-
-
-def from_network(network: str) -> EgressPolicy:
-    """The policy `network: none|bridge` is short for."""
-    return NONE if network == "none" else OPEN
-
-
-def parse_policy(value: Any) -> EgressPolicy:
-    """A schema-valid `egress:` value as a policy; allow entries keep their order, duplicates go."""
-    if value in ("none", "open"):
-        return NONE if value == "none" else OPEN
-    allow = tuple(dict.fromkeys(str(entry) for entry in value.get("allow", ())))
-    return EgressPolicy("allow", allow, str(value.get("mode", "enforce")))
 
 
 @cache
@@ -98,9 +61,10 @@ def _rule(entry: str) -> Rule:
     return Rule(name, (int(port),) if port else DEFAULT_PORTS)
 
 
-def squid_config(policies: Mapping[str, EgressPolicy], subnets: Mapping[str, str]) -> str:
+def squid_config(policies: Mapping[str, EgressPolicy], subnets: Mapping[str, str], first: Sequence[str] = ()) -> str:
     """Squid's configuration for a run: each policy key's subnet may reach its rules (an audit
-    policy: anything); everything else is refused. Every request is logged to stdout as
+    policy: anything); everything else is refused. `first` are directives placed before every
+    access rule (the key routes: runner/egress/keyproxy.py). Every request is logged to stdout as
     `pipe <time> <client> <method> <host> <port> <status> <bytes in> <bytes out>`."""
     lines = [
         "http_port 3128",
@@ -115,11 +79,12 @@ def squid_config(policies: Mapping[str, EgressPolicy], subnets: Mapping[str, str
         "logfile_rotate 0",
         "shutdown_lifetime 0 seconds",
         "pinger_enable off",
+        *first,
     ]
     for number, (key, subnet) in enumerate(sorted(subnets.items())):
         policy = policies[key]
         lines.append(f"acl net{number} src {subnet}")
-        if policy.mode == "audit":
+        if policy.mode in ("audit", "open"):  # open: a named agent's `open` egress (keys.agent_policy)
             lines.append(f"http_access allow net{number}")
             continue
         for index, rule in enumerate(rules(policy)):

@@ -1,5 +1,5 @@
 """The CA bundle given to every sandbox: chosen by the person running pipe (`--ca-bundle FILE` or
-PIPE_CA_BUNDLE), never by a pipeline file (DESIGN.md principle 11).
+PIPE_CA_BUNDLE), never by a pipeline file (docs/architecture.md, Principles 11).
 
 The file is read with a size bound, must hold at least one PEM certificate, and only its
 certificates (re-encoded, so nothing else in the file such as a private key travels along) are
@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from runner.errors import UsageError
+from runner.statedir import StateDir
 
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 _CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
@@ -60,7 +61,7 @@ def install_ca_bundle(source: Path, state_dir: Path) -> Path:
     if len(data) > MAX_BUNDLE_BYTES:
         raise UsageError(f"CA bundle {source}: larger than {MAX_BUNDLE_BYTES} bytes")
     pem = certificates(data, str(source))
-    directory = state_dir / "ca"
+    directory = StateDir(state_dir).ca
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{hashlib.sha256(pem).hexdigest()}.pem"
     if not target.is_file():

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from runner.errors import UsageError
+from runner.forges import github_token
+from runner.forges.base import Forge
+from runner.pipeline.model import Pipeline
 
 DEFAULT_SERVER = "https://github.com"
 
@@ -19,12 +21,7 @@ def github_environment(
 
     Raises UsageError when no token can be found.
     """
-    if token_file is not None:
-        token = token_file.read_text().strip()
-    else:
-        token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or ""
-    if not token:
-        raise UsageError("the github credential needs a token: set GITHUB_TOKEN or GH_TOKEN, or pass --token-file")
+    token = github_token(environ, token_file=token_file)
     server = environ.get("GITHUB_SERVER_URL", DEFAULT_SERVER).rstrip("/")
     default_api = "https://api.github.com" if server == DEFAULT_SERVER else f"{server}/api/v3"
     result = {
@@ -37,3 +34,25 @@ def github_environment(
     if repository:
         result["GITHUB_REPOSITORY"] = repository
     return result
+
+
+def load_credentials(
+    pipeline: Pipeline, environ: Mapping[str, str], forge: Forge | None, token_file: Path | None
+) -> dict[str, dict[str, str]]:
+    """The values of the credentials some step of `pipeline` may get (named in the pipeline's or
+    a step's `credentials:`), as name -> variables. `github` comes from the forge
+    when there is one (its repository and API, the token from `token_file` or the environment);
+    a local forge needs none, so none is given. Raises UsageError when a token is missing."""
+    wanted = set(pipeline.credentials)
+    for step in pipeline.all_steps():
+        wanted |= set(step.credentials or ())
+    if "github" not in wanted or getattr(forge, "name", None) == "local":
+        return {}
+    values = dict(environ)
+    if forge is not None:
+        values.setdefault("GITHUB_REPOSITORY", forge.repo)
+        values["GITHUB_API_URL"] = forge.api_url
+        if "GITHUB_SERVER_URL" not in values and forge.api_url.endswith("/api/v3"):
+            values["GITHUB_SERVER_URL"] = forge.api_url[: -len("/api/v3")]
+    github = github_environment(values, repository=values.get("GITHUB_REPOSITORY"), token_file=token_file)
+    return {"github": github}

@@ -1,9 +1,10 @@
 """The sandboxing policy: which image, user, limits, network, mounts and early environment a step's
 sandbox gets, and keeping the next steps' sandboxes started ahead of time.
 
-Defaults (DESIGN.md principle 4): image `pipe-sandbox`, network `bridge` (egress `open`), memory 2g, 2 cpus, 512
-pids, timeout 30m, writable root, runtime `auto` (crun when the engine offers it). The sandbox user
-is the workspace owner, or uid/gid 1000 (the image's `pipe` user) when the runner is root.
+Defaults (docs/architecture.md, Principles 4): image `pipe-sandbox`, network `bridge` (egress
+`open`), memory 2g, 2 cpus, 512 pids, timeout 30m, writable root, runtime `auto` (crun when the
+engine offers it). The sandbox user is the workspace owner, or uid/gid 1000 (the image's `pipe`
+user) when the runner is root.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from runner.egress.policy import OPEN
 from runner.egress.run import RunEgress
 from runner.errors import UsageError
+from runner.pipeline.egress import OPEN
 from runner.pipeline.model import SandboxSettings, Step
 from sandbox.base import Backend, Prepared, SandboxSpec
 from sandbox.images import DEFAULT_IMAGE
@@ -124,7 +125,7 @@ class Sandboxes:
     after a failure get none ahead). How many: `ahead` when given (PIPE_PRESTART), else as many as
     cover the time a sandbox took to start over the time a step took, as measured on this run's
     last ones (see `depth`), between 1 and MAX_AHEAD. `close()` discards whatever was not used.
-    `ca_bundle` is the checked copy of the person's CA bundle (runner/cabundle.py) given to every
+    `ca_bundle` is the checked copy of the person's CA bundle (runner/engine/cabundle.py) given to every
     sandbox; `max_log` the bytes of output an attempt passes on. `egress` is the run's egress
     (runner/egress/run.py): a step with an allow-list gets its network, resolver and proxy variables.
     """

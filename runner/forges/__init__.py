@@ -32,7 +32,6 @@ def open_forge(
             raise UsageError("the local forge needs a directory (--forge-dir)")
         return LocalForge(Path(settings["directory"]), state_dir)
     if kind == "github":
-        from runner.engine.credentials import github_environment
         from runner.forges.github import DEFAULT_API, GitHubForge
 
         repo = settings.get("repo") or environ.get("GITHUB_REPOSITORY")
@@ -40,7 +39,19 @@ def open_forge(
             raise UsageError(
                 "the github forge needs a repository OWNER/NAME (--repo, the `repo` input or GITHUB_REPOSITORY)"
             )
-        token = github_environment(environ, token_file=token_file)["GITHUB_TOKEN"]
+        token = github_token(environ, token_file=token_file)
         api_url = settings.get("api_url") or environ.get("GITHUB_API_URL") or DEFAULT_API
         return GitHubForge(repo, token, api_url, on_wait=on_wait)
     raise UsageError(f"unknown forge {kind!r}; choose one of {', '.join(FORGES)}")
+
+
+def github_token(environ: Mapping[str, str], *, token_file: Path | None = None) -> str:
+    """The GitHub token: the content of `token_file` (stripped), else GITHUB_TOKEN or GH_TOKEN.
+    Raises UsageError when there is none."""
+    if token_file is not None:
+        token = token_file.read_text().strip()
+    else:
+        token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or ""
+    if not token:
+        raise UsageError("the github credential needs a token: set GITHUB_TOKEN or GH_TOKEN, or pass --token-file")
+    return token

@@ -89,10 +89,13 @@ class CloneSource:
 
 
 class Forge(Protocol):
-    """A place where one repository's issues and pull requests live."""
+    """A place where one repository's issues and pull requests live: `name` says which kind
+    (`github`, `local`), `repo` which repository, `api_url` the base URL of its REST API ("" for a
+    forge that has none, such as the local one)."""
 
     name: str
     repo: str
+    api_url: str
 
     def describe(self) -> dict[str, str]:
         """What a later process needs to open this forge again (stored with changes)."""

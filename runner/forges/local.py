@@ -36,12 +36,14 @@ from runner.forges.base import (
     ReviewComment,
 )
 from runner.pipeline import yamlsafe
+from runner.statedir import StateDir
 
 
 class LocalForge:
     """The forge in `directory`, with records kept under `state_dir`."""
 
     name = "local"
+    api_url = ""  # no API: git actions fetch and push on the host, and no credential is given
 
     def __init__(self, directory: Path, state_dir: Path) -> None:
         self.directory = directory.resolve()
@@ -53,7 +55,7 @@ class LocalForge:
             )
         self.repo = self.directory.name
         slug = hashlib.sha256(str(self.directory).encode()).hexdigest()[:12]
-        self.records_path = state_dir / "forges" / f"{self.repo}-{slug}" / "records.json"
+        self.records_path = StateDir(state_dir).forge_records(f"{self.repo}-{slug}")
 
     def describe(self) -> dict[str, str]:
         return {"forge": "local", "repo": self.repo, "directory": str(self.directory)}

@@ -3,7 +3,7 @@
 Every string field of a pipeline is a Jinja2 template rendered once with `StrictUndefined` in a
 `SandboxedEnvironment`; values (issue text, step outputs) are data and are never rendered again.
 In `run:` scripts every `{{ expression }}` becomes one literal word whether it sits bare or inside
-quotes, and is refused where no quoting is literal (see `render_script` and runner/shellcontext.py);
+quotes, and is refused where no quoting is literal (see `render_script` and runner/pipeline/shellcontext.py);
 the `shell_raw` filter opts out and is dangerous with untrusted values. Rendered text is capped at
 MAX_RENDERED_BYTES, a render at MAX_RENDER_SECONDS, and `*`/`**` cannot build huge values.
 """
@@ -30,7 +30,7 @@ MAX_RENDERED_BYTES = 1024 * 1024
 MAX_RENDER_SECONDS = 5.0
 _MAX_REPEAT = 100_000
 
-# Names a template may use at its top level (DESIGN.md's context), plus the status functions.
+# Names a template may use at its top level (README.md, "Templates and expressions"), plus the status functions.
 MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})  # steps.get('x') reads, it names no step
 CONTEXT_ROOTS = frozenset({"inputs", "steps", "env", "run", "github", "secrets", "repeat"})
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})

@@ -1,4 +1,4 @@
-"""The typed, immutable records a pipeline is made of once loaded (see runner/spec.py).
+"""The typed, immutable records a pipeline is made of once loaded (see runner/pipeline/spec.py).
 
 Field names are the schema's keys in snake_case (`continue-on-error` -> `continue_on_error`), with
 two exceptions that are Python keywords: `with` -> `with_` and `if` -> `condition`.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from runner.egress.policy import EgressPolicy
+from runner.pipeline.egress import EgressPolicy
 
 RENAMED = {"with": "with_", "if": "condition"}
 

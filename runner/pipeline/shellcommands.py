@@ -4,7 +4,7 @@ A value quoted as one word is still evaluated where bash reads a word as arithme
 `name[subscript]`, `declare -i`, `let`, `read NAME`, `printf -v NAME`, `test -v`): an array
 subscript in it runs `$(...)`. Such a slot must hold a plain integer (NUMERIC). Commands that run an
 argument as code (`eval`, `bash -c`, `trap`, `ssh`, a shell reading a pipe, ...) take no value at all.
-`classify` judges one command from its words; runner/shellcontext.py finds the words.
+`classify` judges one command from its words; runner/pipeline/shellcontext.py finds the words.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from runner.egress.policy import from_network, parse_policy
 from runner.errors import Diagnostic, ValidationFailed
 from runner.pipeline import yamlsafe
+from runner.pipeline.egress import from_network, parse_policy
 from runner.pipeline.expressions import to_text
 from runner.pipeline.model import (
     Backoff,

@@ -128,7 +128,7 @@ def check_semantics(file: str, doc: Document) -> list[Diagnostic]:
 
 
 def _check_agent_credentials(reporter: _Reporter, steps: Any, base: Path, inherited: Any) -> None:
-    """An agent step never holds the GitHub token (DESIGN.md principle 12) unless it says so with
+    """An agent step never holds the GitHub token (docs/architecture.md, Principles 12) unless it says so with
     `with: {unsafe-github-token: true}`: its credentials are its own `credentials:`, else the
     pipeline's."""
     for index, step in enumerate(steps if isinstance(steps, list) else []):

@@ -11,8 +11,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.actions.stamp import stamp
 from runner.forges.base import has_marker, with_marker
+from runner.forges.stamp import stamp
 from runner.reporters.outbox import Outbox
 from runner.reporters.throttle import Throttle
 from runner.units import format_duration

@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from runner.changes.rollback import format_plan, plan_rollback
 from runner.errors import PipeError
+from runner.statedir import StateDir
 from runner.store import Store
 from runner.terminal import printable
 from runner.ui.actions import ACTIONS, ActionRefused, action_argv, find_run, rollback_options
@@ -288,7 +289,7 @@ class UI:
 
     def _spawn(self, argv: list[str]) -> None:
         self.actions = [process for process in self.actions if process.poll() is None]  # reap finished ones
-        with open(self.state_dir / "ui-actions.log", "ab") as output:
+        with open(StateDir(self.state_dir).ui_actions_log, "ab") as output:
             process = subprocess.Popen(
                 argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )

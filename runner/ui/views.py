@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner.changes.diffs import diff_lines
 from runner.changes.objects import ObjectStore
 from runner.changes.rollback import describe_effect
-from runner.commands.changes import diff_lines
 from runner.names import FINISHED
+from runner.statedir import StateDir
 from runner.store import AttemptRecord, RunRecord, Store
 from runner.ui.query import Filters, list_runs
 from runner.ui.runview import fold_git, header, nest, repeat_groups, timeline
@@ -66,7 +67,7 @@ def run_detail(store: Store, state_dir: Path, run_id: str) -> dict[str, Any]:
     newest attempt while the run is going (its log is read by runner.ui.logs, not here)."""
     run = store.run(run_id)
     attempts = store.attempts(run.id)
-    objects = ObjectStore(state_dir / "objects")
+    objects = ObjectStore(StateDir(state_dir).objects)
     changes: dict[tuple[str, int], list[dict[str, Any]]] = {}
     by_step: dict[tuple[str, int], list[Any]] = {}
     for change in store.changes(run.id):

@@ -1,5 +1,5 @@
 """A host directory a sandbox writes its results into (JUnit XML, exit codes, output tails), read
-back under DESIGN.md principle 10: nothing is opened by a path the sandbox could redirect.
+back under docs/architecture.md, Principles 10: nothing is opened by a path the sandbox could redirect.
 
 The host makes the directory (mode 0700, handed to the sandbox user) and keeps a descriptor on it;
 every file is opened relative to that descriptor with O_NOFOLLOW and O_NONBLOCK (a FIFO never

@@ -87,9 +87,10 @@ def _containers(run_ids: list[str]) -> list[str]:
 
     client = docker.from_env()
     try:
-        left = []
+        left: list[str] = []
         for run_id in run_ids:
-            left += [c.id for c in client.containers.list(all=True, filters={"label": f"pipe.run={run_id}"})]
+            listed = client.containers.list(all=True, filters={"label": f"pipe.run={run_id}"})
+            left += [c.id for c in listed if c.id is not None]
         return left
     finally:
         client.close()

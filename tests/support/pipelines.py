@@ -20,6 +20,7 @@ def containers_left(label: str, value: str) -> list[str]:
 
     client = docker.from_env()
     try:
-        return [c.id for c in client.containers.list(all=True, filters={"label": f"{label}={value}"})]
+        listed = client.containers.list(all=True, filters={"label": f"{label}={value}"})
+        return [c.id for c in listed if c.id is not None]
     finally:
         client.close()
