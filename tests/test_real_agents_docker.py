@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from runner.egress.keys import PLACEHOLDER
 from runner.resources import data_path
 from runner.store import RunRecord, Store
 from tests.support.agents import real_agent_image
@@ -105,19 +106,21 @@ def test_issue_to_pr_with_the_real_cli(cli: Cli, tmp_path: Path, agent: str) -> 
         assert "cost $" in body and "  agents: $" in shown
 
 
-def test_a_key_given_as_secret_reaches_only_the_agent(
+def test_a_key_given_as_secret_never_reaches_the_agent(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The key stays in the run's key proxy (issue 14): the agent, here talking to the model the
+    image's wrapper starts inside the sandbox, holds only the placeholder."""
     key = "sk-ant-test-" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:24]
     monkeypatch.setenv("ANTHROPIC_API_KEY", key)
-    # the agent prints the key into its own session: the kept transcript must not carry it
+    # the agent prints its key into its own session: it only ever had the placeholder
     result, _, record, place = run(cli, tmp_path, "claude", bash='echo "the key is $ANTHROPIC_API_KEY"')
     assert result.code == 0, result.out + result.err
     state = tmp_path / "state"
     kept = cli("logs", record.id, "implement", "--transcript", "--state-dir", str(state)).out
-    assert "the key is ***" in kept
+    assert f"the key is {PLACEHOLDER}" in kept and key not in kept
     asked = seen(cli, record.id, state)
-    assert hashlib.sha256(key.encode()).hexdigest() in {entry.get("key_sha256") for entry in asked}
+    assert {entry.get("key_sha256") for entry in asked} == {hashlib.sha256(PLACEHOLDER.encode()).hexdigest()}
     for path in state.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
