@@ -26,7 +26,7 @@ from runner.commands.options import (
 )
 from runner.error_handler import run_guarded
 from runner.errors import ExitCode
-from runner.names import Decision, RunStatus
+from runner.names import Decision, RunStatus, ThreadState
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,6 +71,24 @@ def ui(host: str, port: int, token: str | None, read_only: bool, state_dir: Path
     from runner.commands.ui import serve
 
     return serve(state_dir_of(state_dir), host, port, token=token, read_only=read_only, out=sys.stdout)
+
+
+@cli.command("serve")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The YAML file mapping webhook events to pipelines (schemas/serve.schema.json).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8088, show_default=True, help="Port to listen on.")
+@state_option
+def serve_command(config_path: Path, host: str, port: int, state_dir: Path | None) -> int:
+    """Receive GitHub's webhooks and start runs for them (see README, "Webhooks: pipe serve")."""
+    from runner.commands.serve import serve
+
+    return serve(config_path, host, port, state_dir=state_dir, out=sys.stdout)
 
 
 @cli.command()
@@ -134,6 +152,8 @@ def run(
     forge_dir: Path | None,
     repo: str | None,
     api_url: str | None,
+    github_app_id: str | None,
+    github_app_key_file: Path | None,
     state_dir: Path | None,
     json_lines: bool,
 ) -> int:
@@ -153,7 +173,7 @@ def run(
         token_file=token_file,
         ca_bundle=ca_bundle,
         host_root=host_root,
-        forge_settings=forge_settings(forge_kind, forge_dir, repo, api_url),
+        forge_settings=forge_settings(forge_kind, forge_dir, repo, api_url, github_app_id, github_app_key_file),
         publish=not no_publish,
         default_image=sandbox_image,
         parent=(parent, child_key or "") if parent else None,
@@ -194,13 +214,30 @@ def runs(limit: int, status: str | None, state_dir: Path | None, json_lines: boo
 
 
 @cli.command()
+@click.option("--state", "thread_state", type=click.Choice([state.value for state in ThreadState]))
+@state_option
+@json_option
+def threads(thread_state: str | None, state_dir: Path | None, json_lines: bool) -> int:
+    """List threads (one conversation per repository issue), most recently changed first."""
+    from runner.commands.threads import list_threads
+
+    return list_threads(open_store(state_dir), sys.stdout, json_lines=json_lines, state=thread_state)
+
+
+@cli.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--changes", is_flag=True, help="List the changes each step recorded, with diffs of text files.")
 @state_option
 @json_option
 def show(run_id: str, changes: bool, state_dir: Path | None, json_lines: bool) -> int:
-    """Show a run (an id, a unique prefix, or `latest`): steps, attempts, outputs, errors."""
+    """Show a run (an id, a unique prefix, or `latest`): steps, attempts, outputs, errors. Given a
+    thread (`t-...` or OWNER/NAME#ISSUE), show its specs, runs and transitions."""
+    from runner.threads import is_thread_reference
 
+    if is_thread_reference(run_id):
+        from runner.commands.threads import show_thread
+
+        return show_thread(open_store(state_dir), run_id, sys.stdout, json_lines=json_lines)
     if changes:
         from runner.commands.changes import show_changes
 

@@ -108,3 +108,23 @@ class EventKind(enum.StrEnum):
     INPUTS_CHANGED = "inputs_changed"  # steps: a resume given other inputs re-runs these steps
     CONCURRENCY_WAIT = "concurrency_wait"  # reporters only, before the run exists: group, holder
     RESUME_PREPARED = "resume_prepared"  # reporters only: restart_at, containers_removed, paths_restored, ...
+    THREAD_TRANSITION = "thread_transition"  # thread, from, to, reason: the run moved its thread (runner/threads/)
+
+
+class ThreadState(enum.StrEnum):
+    """Where a thread (one conversation per repository issue, runner/threads/) stands: `planning`
+    (the next spec is being decided), `working` (a run applies a spec), `waiting_for_feedback`
+    (its pull request waits for review), `archived` (the pull request was merged or closed)."""
+
+    PLANNING = "planning"
+    WORKING = "working"
+    WAITING_FOR_FEEDBACK = "waiting_for_feedback"
+    ARCHIVED = "archived"
+
+
+class SpecKind(enum.StrEnum):
+    """A thread's spec: `initial` opens the branch and pull request, `update` (version N+1) applies
+    review feedback on the pull request's branch."""
+
+    INITIAL = "initial"
+    UPDATE = "update"

@@ -12,6 +12,7 @@ paths below it. Nothing here creates anything; callers make the directories they
     demo/forge/                   the forge of `pipe demo`
     cache/verify/                 verification results by key
     ui-actions.log                output of the commands `pipe ui` started
+    serve/DELIVERY.log            output of the command `pipe serve` started for a webhook delivery
 
 Layering and the life of a run are described in docs/architecture.md.
 """
@@ -121,3 +122,8 @@ class StateDir:
     def ui_actions_log(self) -> Path:
         """Output of the commands `pipe ui` started."""
         return self.root / "ui-actions.log"
+
+    def serve_log(self, delivery: str) -> Path:
+        """`serve/DELIVERY.log`: the output of the command `pipe serve` started for a webhook
+        delivery (its X-GitHub-Delivery id)."""
+        return self.root / "serve" / f"{delivery}.log"

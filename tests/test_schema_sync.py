@@ -43,6 +43,7 @@ def test_records_match_schema() -> None:
     assert schema_fields(report["issue-comment"]["properties"]) == record_fields(model.IssueCommentReport)
     assert schema_fields(report["webhook"]["properties"]) == record_fields(model.WebhookReport)
     assert schema_fields(SCHEMA["properties"]["on-failure"]["properties"]) == record_fields(model.OnFailure)
+    assert schema_fields(SCHEMA["properties"]["thread"]["properties"]) == record_fields(model.ThreadBinding)
 
 
 def test_every_action_has_a_with_schema() -> None:

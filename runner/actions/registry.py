@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.actions import agent, children, git, github, verify, wait
+from runner.actions import agent, checks, children, feedback, git, github, verify, wait
 from runner.actions.action import Action
 from runner.actions.base import ActionContext, RunState
 from runner.changes.external import ExternalUndo
@@ -31,6 +31,7 @@ BUILTIN: tuple[Action[Any], ...] = (
     git.commit,
     git.push,
     git.sync,
+    checks.checks,
     github.comment,
     github.create_issues,
     github.issue,
@@ -40,6 +41,8 @@ BUILTIN: tuple[Action[Any], ...] = (
     github.pull_request,
     github.release,
     github.review,
+    feedback.review_threads,
+    feedback.reply_threads,
     children.pipeline,
     verify.verify,
     wait.approval,

@@ -27,6 +27,8 @@ __all__ = [
     "undo_pr_update",
     "undo_push",
     "undo_release_create",
+    "undo_thread_reply",
+    "undo_thread_resolve",
 ]
 
 
@@ -113,3 +115,22 @@ def undo_label_add(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
     issue = int(change.data["issue"])
     if change.data["label"] in forge.issue(issue).labels:
         forge.remove_label(issue, change.data["label"])
+
+
+def undo_thread_reply(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Delete the reply the run made in a review thread (unless someone edited it since)."""
+    thread_id, comment_id = change.data["thread"], int(change.data["comment_id"])
+    thread = next((t for t in forge.review_threads(int(change.data["pull_request"])) if t.id == thread_id), None)
+    current = next((c for c in thread.comments if c.id == comment_id), None) if thread is not None else None
+    if current is None:
+        return
+    check_written_by_run(f"reply {comment_id}", current.body, change.target, origin)
+    forge.delete_review_comment(comment_id)
+
+
+def undo_thread_resolve(change: ChangeRecord, forge: Forge, origin: Origin) -> None:
+    """Mark the review thread the run resolved unresolved again (when it still is resolved)."""
+    thread_id = change.data["thread"]
+    thread = next((t for t in forge.review_threads(int(change.data["pull_request"])) if t.id == thread_id), None)
+    if thread is not None and thread.resolved:
+        forge.unresolve_thread(thread_id)

@@ -69,7 +69,16 @@ FILE_TYPES = ("file_create", "file_modify", "file_delete")
 REF_TYPES = ("branch_create", "branch_delete", "ref_update", "commit")
 # Effects outside the workspace the actions record; each is undone by the function an action registers in
 # its `effects` (runner/actions/registry.py EXTERNAL_UNDO; tests/test_action_registry.py keeps the two equal).
-EXTERNAL_TYPES = ("push", "pr_create", "pr_update", "comment_create", "release_create", "label_add")
+EXTERNAL_TYPES = (
+    "push",
+    "pr_create",
+    "pr_update",
+    "comment_create",
+    "release_create",
+    "label_add",
+    "thread_reply",
+    "thread_resolve",
+)
 WORKSPACE_TYPES = FILE_TYPES + REF_TYPES
 _REF_PATH = re.compile(r"^\.git/(HEAD|refs/.+)$")
 

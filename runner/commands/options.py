@@ -66,7 +66,8 @@ def secret_options(command: F) -> F:
 
 
 def forge_options(command: F) -> F:
-    """Where issues and pull requests live: --forge, --forge-dir, --repo, --api-url (see `forge_settings`)."""
+    """Where issues and pull requests live: --forge, --forge-dir, --repo, --api-url, and acting as a
+    GitHub App: --github-app-id, --github-app-key-file (see `forge_settings`)."""
     for option in reversed(
         [
             click.option(
@@ -95,6 +96,19 @@ def forge_options(command: F) -> F:
                 help="GitHub's API (default: GITHUB_API_URL, else https://api.github.com; GitHub Enterprise: "
                 "https://HOST/api/v3).",
             ),
+            click.option(
+                "--github-app-id",
+                envvar="PIPE_GITHUB_APP_ID",
+                metavar="ID",
+                help="Act as this GitHub App's installation on the repository: its token makes pushes run the "
+                "repository's workflows (env PIPE_GITHUB_APP_ID; the private key from the secret "
+                "GITHUB_APP_PRIVATE_KEY or --github-app-key-file).",
+            ),
+            click.option(
+                "--github-app-key-file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="The GitHub App's private key (PEM) for --github-app-id.",
+            ),
         ]
     ):
         command = option(command)
@@ -102,10 +116,16 @@ def forge_options(command: F) -> F:
 
 
 def forge_settings(
-    forge_kind: str | None, forge_dir: Path | None, repo: str | None, api_url: str | None
+    forge_kind: str | None,
+    forge_dir: Path | None,
+    repo: str | None,
+    api_url: str | None,
+    github_app_id: str | None = None,
+    github_app_key_file: Path | None = None,
 ) -> dict[str, str]:
     """The forge settings (`runner.forges.open_forge`) the forge options give: `forge` (local when a
-    directory is given, else github) and, when given, `directory` (absolute), `repo`, `api_url`."""
+    directory is given, else github) and, when given, `directory` (absolute), `repo`, `api_url`,
+    `app_id` and `app_key_file` (absolute)."""
     kind = forge_kind or ("local" if forge_dir else "github")
     settings = {"forge": kind}
     if forge_dir:
@@ -114,6 +134,10 @@ def forge_settings(
         settings["repo"] = repo
     if api_url:
         settings["api_url"] = api_url
+    if github_app_id:
+        settings["app_id"] = github_app_id
+    if github_app_key_file:
+        settings["app_key_file"] = str(github_app_key_file.resolve())
     return settings
 
 

@@ -71,13 +71,14 @@ def build_reporter(
 ) -> Reporter:
     """The run's whole reporter (see runner.reporters.run_reporter): `console` plus the
     pipeline's `report:` destinations, a progress comment's creation recorded in `store` as an
-    external change of the run (so a rollback deletes it)."""
-    from runner.reporters import run_reporter
+    external change of the run (so a rollback deletes it), and with a `thread:` key the thread
+    reporter (runner/threads/reporter.py) that moves the run's thread."""
+    from runner.reporters import Fanout, run_reporter
 
     def record(run_id: str, kind: str, target: str, data: Mapping[str, Any]) -> None:
         store.save_changes(run_id, [("(report)", 0, 0, kind, target, dict(data))], [], [])
 
-    return run_reporter(
+    reporter = run_reporter(
         console,
         pipeline,
         inputs,
@@ -88,6 +89,13 @@ def build_reporter(
         pull_request=lambda: state.pull_request_url,
         record=record,
     )
+    if pipeline.thread is None:
+        return reporter
+    from runner.threads.reporter import ThreadReporter
+
+    repo = str(getattr(forge, "repo", "") or "")
+    thread = ThreadReporter(store, pipeline.thread, inputs, state, default_repo=repo, env=pipeline.env)
+    return Fanout(reporter, thread)
 
 
 def _interrupt_on_sigterm() -> None:

@@ -13,15 +13,20 @@ DEFAULT_SERVER = "https://github.com"
 
 
 def github_environment(
-    environ: Mapping[str, str], *, repository: str | None = None, token_file: Path | None = None
+    environ: Mapping[str, str],
+    *,
+    repository: str | None = None,
+    token_file: Path | None = None,
+    token: str | None = None,
 ) -> dict[str, str]:
-    """The variables of the `github` credential: GITHUB_TOKEN and GH_TOKEN (the same token, from
-    `token_file`, GITHUB_TOKEN or GH_TOKEN), GITHUB_REPOSITORY, GITHUB_SERVER_URL and GITHUB_API_URL
-    (`<server>/api/v3` for GitHub Enterprise, as GitHub Actions sets it).
+    """The variables of the `github` credential: GITHUB_TOKEN and GH_TOKEN (the same token: `token`
+    when given, else from `token_file`, GITHUB_TOKEN or GH_TOKEN), GITHUB_REPOSITORY,
+    GITHUB_SERVER_URL and GITHUB_API_URL (`<server>/api/v3` for GitHub Enterprise, as GitHub
+    Actions sets it).
 
     Raises UsageError when no token can be found.
     """
-    token = github_token(environ, token_file=token_file)
+    token = token or github_token(environ, token_file=token_file)
     server = environ.get("GITHUB_SERVER_URL", DEFAULT_SERVER).rstrip("/")
     default_api = "https://api.github.com" if server == DEFAULT_SERVER else f"{server}/api/v3"
     result = {
@@ -41,7 +46,8 @@ def load_credentials(
 ) -> dict[str, dict[str, str]]:
     """The values of the credentials some step of `pipeline` may get (named in the pipeline's or
     a step's `credentials:`), as name -> variables. `github` comes from the forge
-    when there is one (its repository and API, the token from `token_file` or the environment);
+    when there is one (its repository and API, the token it chooses, a GitHub App installation's,
+    else from `token_file` or the environment);
     a local forge needs none, so none is given. Raises UsageError when a token is missing."""
     wanted = set(pipeline.credentials)
     for step in pipeline.all_steps():
@@ -54,5 +60,6 @@ def load_credentials(
         values["GITHUB_API_URL"] = forge.api_url
         if "GITHUB_SERVER_URL" not in values and forge.api_url.endswith("/api/v3"):
             values["GITHUB_SERVER_URL"] = forge.api_url[: -len("/api/v3")]
-    github = github_environment(values, repository=values.get("GITHUB_REPOSITORY"), token_file=token_file)
+    token = forge.credential_token() if forge is not None else None
+    github = github_environment(values, repository=values.get("GITHUB_REPOSITORY"), token_file=token_file, token=token)
     return {"github": github}

@@ -22,7 +22,9 @@ def open_forge(
     on_wait: Callable[[str], None] | None = None,
 ) -> Forge:
     """The forge `settings` describe (as `Forge.describe()` returns them): `forge` github (with
-    `repo`, `api_url`) or local (with `directory`). Raises UsageError for missing settings or token."""
+    `repo`, `api_url`, and for a GitHub App `app_id` (else PIPE_GITHUB_APP_ID) and `app_key_file`)
+    or local (with `directory`). Raises UsageError for missing settings, token or App key, and
+    ForgeError when the App's installation cannot be found."""
     environ = os.environ if environ is None else environ
     kind = settings.get("forge", "github")
     if kind == "local":
@@ -39,10 +41,37 @@ def open_forge(
             raise UsageError(
                 "the github forge needs a repository OWNER/NAME (--repo, the `repo` input or GITHUB_REPOSITORY)"
             )
-        token = github_token(environ, token_file=token_file)
         api_url = settings.get("api_url") or environ.get("GITHUB_API_URL") or DEFAULT_API
+        app_id = settings.get("app_id") or environ.get("PIPE_GITHUB_APP_ID")
+        if app_id:
+            from runner.forges.github_app import app_installation
+
+            key = app_private_key(environ, settings.get("app_key_file"))
+            described = {
+                "app_id": app_id,
+                **({"app_key_file": settings["app_key_file"]} if "app_key_file" in settings else {}),
+            }
+            app = app_installation(api_url, repo, app_id, key)
+            return GitHubForge(repo, "", api_url, on_wait=on_wait, app=app, app_settings=described)
+        token = github_token(environ, token_file=token_file)
         return GitHubForge(repo, token, api_url, on_wait=on_wait)
     raise UsageError(f"unknown forge {kind!r}; choose one of {', '.join(FORGES)}")
+
+
+def app_private_key(environ: Mapping[str, str], key_file: str | None) -> str:
+    """A GitHub App's private key (PEM text): the content of `key_file`, else the secret
+    GITHUB_APP_PRIVATE_KEY. Raises UsageError when there is none."""
+    if key_file:
+        try:
+            return Path(key_file).read_text()
+        except OSError as error:
+            raise UsageError(f"cannot read the GitHub App key file {key_file}: {error.strerror}") from None
+    key = environ.get("GITHUB_APP_PRIVATE_KEY", "")
+    if not key.strip():
+        raise UsageError(
+            "a GitHub App needs its private key: set the secret GITHUB_APP_PRIVATE_KEY or pass --github-app-key-file"
+        )
+    return key
 
 
 def github_token(environ: Mapping[str, str], *, token_file: Path | None = None) -> str:

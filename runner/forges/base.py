@@ -80,6 +80,58 @@ class ReviewComment:
 
 
 @dataclass(frozen=True)
+class ThreadComment:
+    """One comment of a review thread: its REST id (`id`, for deleting it), author login (a bot's
+    without the "[bot]" suffix, as GitHub's GraphQL API gives it), body and address."""
+
+    id: int
+    author: str
+    body: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewThread:
+    """A conversation on a pull request's diff: `id` its GraphQL node id, `path` and `line` where it
+    sits at the head now (`line` None when outdated or on the whole file), `resolved`, and its
+    `comments`, the first one opening it."""
+
+    id: str
+    path: str
+    line: int | None
+    resolved: bool
+    outdated: bool
+    comments: tuple[ThreadComment, ...]
+
+    @property
+    def url(self) -> str:
+        """The address of the thread's first comment ("" when it has none)."""
+        return self.comments[0].url if self.comments else ""
+
+
+@dataclass(frozen=True)
+class ThreadReply:
+    """A reply pipe made in a review thread: its REST id and address."""
+
+    id: int
+    url: str
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """One check of a commit: a check run (`kind` "check") or a commit status ("status").
+    `status` is queued | in_progress | completed (a status is completed unless pending);
+    `conclusion` success | failure | neutral | cancelled | skipped | timed_out | action_required |
+    stale | error, or "" while not completed."""
+
+    name: str
+    kind: str
+    status: str
+    conclusion: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class CloneSource:
     """How a sandbox reaches the repository: `url` for git, and host paths to mount (host, container)."""
 
@@ -137,6 +189,38 @@ class Forge(Protocol):
     def branch_sha(self, branch: str) -> str | None: ...
     def set_branch(self, branch: str, sha: str) -> None: ...
     def delete_branch(self, branch: str) -> None: ...
+
+    # Review feedback and CI (GitHub only: the local forge raises ForgeError for these).
+    def viewer_login(self) -> str:
+        """The login pipe writes as (an App's is "<slug>[bot]")."""
+        ...
+
+    def review_threads(self, number: int) -> list[ReviewThread]:
+        """The review threads of pull request `number`, in creation order."""
+        ...
+
+    def reply_to_thread(self, number: int, thread: str, body: str) -> ThreadReply:
+        """Reply `body` in review thread `thread` (its node id) of pull request `number`."""
+        ...
+
+    def delete_review_comment(self, comment_id: int) -> None:
+        """Delete review comment `comment_id` (a reply pipe made); one already gone is no error."""
+        ...
+
+    def resolve_thread(self, thread: str) -> None: ...
+    def unresolve_thread(self, thread: str) -> None: ...
+    def reviewers(self, number: int) -> list[str]:
+        """Logins that reviewed pull request `number` (submitted a review), first review first."""
+        ...
+
+    def checks(self, sha: str) -> list[CheckState]:
+        """The check runs and commit statuses (the newest per context) of commit `sha`."""
+        ...
+
+    def credential_token(self) -> str | None:
+        """The token the `github` credential carries when the forge chooses it (a GitHub App
+        installation token), else None: the credential takes GITHUB_TOKEN / --token-file."""
+        ...
 
 
 _BLOCKED_BY = re.compile(r"(?i)\b(?:blocked by|depends on)\b:?((?:\s*(?:,|and)?\s*#\d+)+)")

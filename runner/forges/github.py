@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tenacity
 
@@ -27,6 +27,10 @@ from runner.forges.base import (
     ReviewComment,
     blocked_by,
 )
+from runner.forges.github_reviews import GitHubReviews
+
+if TYPE_CHECKING:
+    from runner.forges.github_app import AppInstallation
 
 T = TypeVar("T")
 DEFAULT_API = "https://api.github.com"
@@ -59,8 +63,10 @@ def _transient(error: BaseException) -> bool:
     return isinstance(status, int) and status >= 500
 
 
-class GitHubForge:
-    """One repository (`owner/name`) on GitHub or GitHub Enterprise at `api_url`.
+class GitHubForge(GitHubReviews):
+    """One repository (`owner/name`) on GitHub or GitHub Enterprise at `api_url`, with `token`, or
+    as the GitHub App installation `app` (runner/forges/github_app.py; then `token` is unused and
+    `describe()` names the App's id and key file, `app_settings`, so a resume can act as it again).
 
     `on_wait(message)` is told about rate-limit waits. Raises ForgeError for answers that are not
     retried (404, 422, ...) with the method, path and GitHub's message.
@@ -75,6 +81,9 @@ class GitHubForge:
         api_url: str = DEFAULT_API,
         on_wait: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        app: AppInstallation | None = None,
+        app_settings: dict[str, str] | None = None,
     ) -> None:
         import github
 
@@ -82,8 +91,12 @@ class GitHubForge:
         self.api_url = api_url.rstrip("/")
         self._on_wait = on_wait or (lambda message: None)
         self._sleep = sleep
+        self._app = app
+        self._app_settings = dict(app_settings or {})
+        self._app_login = app.login if app is not None else None
+        self._login: str | None = None
         self._client = github.Github(
-            auth=github.Auth.Token(token),
+            auth=app.auth if app is not None else github.Auth.Token(token),
             base_url=self.api_url,
             retry=None,
             timeout=60,
@@ -94,7 +107,11 @@ class GitHubForge:
         self._repo: Any = None
 
     def describe(self) -> dict[str, str]:
-        return {"forge": "github", "repo": self.repo, "api_url": self.api_url}
+        return {"forge": "github", "repo": self.repo, "api_url": self.api_url, **self._app_settings}
+
+    def credential_token(self) -> str | None:
+        """The App installation token (renewed by PyGithub before it expires), None without an App."""
+        return str(self._app.auth.token) if self._app is not None else None
 
     # ---- retrying ----------------------------------------------------------------------------
 
@@ -129,6 +146,8 @@ class GitHubForge:
         status = getattr(error, "status", None)
         data = getattr(error, "data", None)
         message = data.get("message") if isinstance(data, dict) else str(error)
+        if isinstance(data, dict) and not message and data.get("errors"):  # GraphQL's errors
+            message = "; ".join(str(found.get("message")) for found in data["errors"] if isinstance(found, dict))
         code = f"HTTP {status}" if status else type(error).__name__
         return ForgeError(f"GitHub {self.repo}: {what} failed ({code}): {message}")
 

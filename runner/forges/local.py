@@ -35,12 +35,14 @@ from runner.forges.base import (
     Release,
     ReviewComment,
 )
+from runner.forges.unsupported import WithoutReviews
 from runner.pipeline import yamlsafe
 from runner.statedir import StateDir
 
 
-class LocalForge:
-    """The forge in `directory`, with records kept under `state_dir`."""
+class LocalForge(WithoutReviews):
+    """The forge in `directory`, with records kept under `state_dir` (no review threads or checks:
+    those methods raise ForgeError, see runner/forges/unsupported.py)."""
 
     name = "local"
     api_url = ""  # no API: git actions fetch and push on the host, and no credential is given

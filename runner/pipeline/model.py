@@ -174,6 +174,19 @@ class Report:
 
 
 @dataclass(frozen=True)
+class ThreadBinding:
+    """The thread a pipeline's runs belong to (`thread:`, runner/threads/): the one of issue
+    `issue`, or the one owning pull request `pull_request`, of `repo` (OWNER/NAME; empty: the run's
+    forge's repository). These three are templates of `inputs` only; `instructions` (a template
+    rendered at the run's end, with its steps) is what the agent was given, kept with the spec."""
+
+    repo: str
+    issue: int | str | None = None
+    pull_request: int | str | None = None
+    instructions: str | None = None
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A loaded, validated pipeline. `path` is the file as named by the user; `digest` is the
     SHA-256 of its bytes; `source` its text."""
@@ -193,6 +206,7 @@ class Pipeline:
     concurrency: Concurrency | None = None
     on_failure: OnFailure = field(default_factory=OnFailure)
     report: Report = field(default_factory=Report)
+    thread: ThreadBinding | None = None
 
     def all_steps(self) -> list[Step]:
         """Every step in document order, the steps of repeat groups right after their group."""

@@ -27,6 +27,7 @@ from runner.pipeline.model import (
     SandboxSettings,
     Secret,
     Step,
+    ThreadBinding,
     WebhookReport,
     frozen_mapping,
 )
@@ -120,7 +121,14 @@ def _build_pipeline(doc: yamlsafe.Document, file: str, text: str, digest: str) -
             if "webhook" in report
             else None,
         ),
+        thread=_thread(data.get("thread")),
     )
+
+
+def _thread(data: Mapping[str, Any] | None) -> ThreadBinding | None:
+    if data is None:
+        return None
+    return ThreadBinding(data["repo"], data.get("issue"), data.get("pull-request"), data.get("instructions"))
 
 
 def _duration(value: Any, default: float) -> float:

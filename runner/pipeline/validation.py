@@ -48,10 +48,11 @@ class _Reporter:
         self.found.append(Diagnostic(self.file, mark.line, mark.column, format_path(path), message))
 
 
-def check_schema(file: str, doc: Document) -> list[Diagnostic]:
-    """Validate against schemas/pipeline.schema.json; one diagnostic per problem."""
+def check_schema(file: str, doc: Document, schema: str = "pipeline.schema.json") -> list[Diagnostic]:
+    """Validate against the shipped schema named `schema` (default: schemas/pipeline.schema.json;
+    `pipe serve`'s config uses serve.schema.json); one diagnostic per problem."""
     reporter = _Reporter(file, doc)
-    validator = jsonschema.Draft202012Validator(load_schema())
+    validator = jsonschema.Draft202012Validator(load_schema(schema))
     for error in validator.iter_errors(doc.data):
         _report_schema_error(reporter, error)
     return sorted(set(reporter.found))
@@ -118,6 +119,7 @@ def check_semantics(file: str, doc: Document) -> list[Diagnostic]:
             pipeline_level.append(("report", report_key, field))
     for path in pipeline_level:
         _check_template(reporter, path, _get(data, path), inputs, earlier=None, expression=False)
+    _check_thread(reporter, _dict(data.get("thread")), inputs, _ids(data.get("steps")))
     on_failure = _dict(data.get("on-failure"))
     if on_failure.get("rollback") == "partial" and "steps" not in on_failure:
         reporter.add(("on-failure",), "'steps' is required with rollback: partial")
@@ -125,6 +127,24 @@ def check_semantics(file: str, doc: Document) -> list[Diagnostic]:
     _check_steps(reporter, data.get("steps"), ("steps",), inputs, seen)
     _check_agent_credentials(reporter, data.get("steps"), ("steps",), data.get("credentials") or [])
     return sorted(set(reporter.found))
+
+
+def _check_thread(reporter: _Reporter, thread: dict[str, Any], inputs: dict[str, Any], steps: set[str]) -> None:
+    """`thread:` names its thread before any step runs: repo, issue and pull-request read only
+    `inputs`; `instructions` is rendered at the run's end and may read any step."""
+    for key in ("repo", "issue", "pull-request"):
+        source = thread.get(key)
+        if not isinstance(source, str) or "{" not in source:
+            continue
+        try:
+            undeclared, _, _ = analyse(source, expression=False)
+        except TemplateError:
+            undeclared = set()  # _check_template reports it
+        for name in sorted(undeclared & (_ALLOWED_NAMES - {"inputs"})):
+            reporter.add(("thread", key), f"'{name}' cannot be used here: thread.{key} sees only `inputs`")
+        _check_template(reporter, ("thread", key), source, inputs, earlier=None, expression=False)
+    if "instructions" in thread:
+        _check_template(reporter, ("thread", "instructions"), thread["instructions"], inputs, steps, expression=False)
 
 
 def _check_agent_credentials(reporter: _Reporter, steps: Any, base: Path, inherited: Any) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
-from runner.names import AttemptStatus, Decision, RunStatus
+from runner.names import AttemptStatus, Decision, RunStatus, SpecKind, ThreadState
 
 
 class Row(Protocol):
@@ -164,6 +164,62 @@ class LeaseRecord:
     pid: int | None
 
 
+@dataclass(frozen=True)
+class ThreadRecord:
+    """A thread: the one conversation about issue `issue` of `repo` (OWNER/NAME), with the branch
+    and pull request its runs made (None until they exist). `id` is `t-<12 hex>`."""
+
+    id: str
+    repo: str
+    issue: int
+    state: ThreadState
+    branch: str | None
+    pull_request: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class SpecRecord:
+    """Version `version` (from 1) of a thread's spec: what one run was asked to apply. An `update`
+    targets the pull request's branch (`target_branch`); `instructions` is what the agent was given
+    (None until the run's end renders it)."""
+
+    thread_id: str
+    version: int
+    kind: SpecKind
+    target_branch: str | None
+    instructions: str | None
+    run_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    """One change of a thread's state (`from_state` None: the thread was created), with why and the
+    run that made it (None: not a run, e.g. the pull request was merged)."""
+
+    id: int
+    thread_id: str
+    at: float
+    from_state: ThreadState | None
+    to_state: ThreadState
+    reason: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A webhook delivery `pipe serve` received (`id` is GitHub's X-GitHub-Delivery), and the run
+    it started (None: it started none, or not yet)."""
+
+    id: str
+    event: str
+    action: str | None
+    received_at: float
+    run_id: str | None
+
+
 R = TypeVar("R")
 
 _JSON = frozenset({"inputs", "outputs", "data"})
@@ -179,6 +235,10 @@ _DECODERS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (AttemptRecord, "status"): AttemptStatus,
     (ApprovalRecord, "decision"): Decision,
     (RunRecord, "resume_state"): _resume_state,
+    (ThreadRecord, "state"): ThreadState,
+    (SpecRecord, "kind"): SpecKind,
+    (TransitionRecord, "from_state"): ThreadState,
+    (TransitionRecord, "to_state"): ThreadState,
 }
 _NULLABLE_DECODED = frozenset({"resume_state"})
 

@@ -168,4 +168,48 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE attempts_checked RENAME TO attempts;
     CREATE INDEX attempts_by_run ON attempts(run_id, id)
     """,
+    # 8: threads (one conversation per repository issue), their specs and state transitions
+    # (runner/threads/), and the webhook deliveries `pipe serve` has seen (replays ignored).
+    """
+    CREATE TABLE threads (
+        id TEXT PRIMARY KEY,
+        repo TEXT NOT NULL,
+        issue INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('planning','working','waiting_for_feedback','archived')),
+        branch TEXT,
+        pull_request INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (repo, issue)
+    );
+    CREATE INDEX threads_by_pull_request ON threads(repo, pull_request);
+    CREATE TABLE specs (
+        thread_id TEXT NOT NULL REFERENCES threads(id),
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('initial','update')),
+        target_branch TEXT,
+        instructions TEXT,
+        run_id TEXT REFERENCES runs(id),
+        created_at REAL NOT NULL,
+        PRIMARY KEY (thread_id, version)
+    );
+    CREATE INDEX specs_by_run ON specs(run_id);
+    CREATE TABLE thread_transitions (
+        id INTEGER PRIMARY KEY,
+        thread_id TEXT NOT NULL REFERENCES threads(id),
+        at REAL NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        run_id TEXT REFERENCES runs(id)
+    );
+    CREATE INDEX thread_transitions_by_thread ON thread_transitions(thread_id, id);
+    CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        event TEXT NOT NULL,
+        action TEXT,
+        received_at REAL NOT NULL,
+        run_id TEXT
+    )
+    """,
 )

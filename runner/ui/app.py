@@ -41,6 +41,7 @@ from runner.ui.actions import ACTIONS, ActionRefused, action_argv, find_run, rol
 from runner.ui.logs import follow_log, read_chunk, read_tail
 from runner.ui.query import Filters
 from runner.ui.security import MAX_BODY, RequestCheck, Sessions, TokenCheck, allowed_hosts, bound_port
+from runner.ui.threadview import thread_page, threads_page
 from runner.ui.views import live_attempt, run_detail, runs_page
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -134,6 +135,33 @@ class UI:
             **{**detail, "log": log},
             top_steps=top_steps,
         )
+
+    async def threads_page(self, request: Request) -> Response:
+        store = self.store()
+        try:
+            listing = threads_page(store, request.query_params.get("state", ""))
+        finally:
+            store.close()
+        return self._page(request, "threads.html", **listing)
+
+    async def thread_page(self, request: Request) -> Response:
+        store = self.store()
+        try:
+            detail = thread_page(store, request.path_params["thread_id"])
+        except PipeError as error:
+            return self._page(request, "error.html", 404, message=str(error))
+        finally:
+            store.close()
+        return self._page(request, "thread.html", **detail)
+
+    async def thread_json(self, request: Request) -> Response:
+        store = self.store()
+        try:
+            return JSONResponse(thread_page(store, request.path_params["thread_id"]))
+        except PipeError as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
+        finally:
+            store.close()
 
     # ---- JSON and live updates ---------------------------------------------------------------
 
@@ -307,6 +335,9 @@ class UI:
         routes = [
             Route("/", self.runs_page),
             Route("/runs/{run_id}", self.run_page),
+            Route("/threads", self.threads_page),
+            Route("/threads/{thread_id}", self.thread_page),
+            Route("/api/threads/{thread_id}", self.thread_json),
             Route("/api/runs", self.runs_json),
             Route("/api/runs/events", self.runs_events),
             Route("/api/runs/{run_id}", self.run_json),

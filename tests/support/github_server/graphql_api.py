@@ -19,7 +19,6 @@ from tests.support.github_server.graphql_views import (
     RepositoryView,
     ThreadView,
 )
-from tests.support.github_server.shapes import VIEWER
 
 if TYPE_CHECKING:
     from tests.support.github_server.repo import Repo
@@ -43,7 +42,7 @@ class Root:
 
     def viewer(self, info: Info) -> ActorView:
         """The token's user."""
-        return ActorView(self.server, VIEWER)
+        return ActorView(self.server, self.server.actor)
 
     def repository(self, info: Info, owner: str, name: str, followRenames: bool = True) -> RepositoryView:
         """The repository `owner`/`name`; NOT_FOUND when the server has none."""
@@ -75,7 +74,7 @@ class Root:
     def resolveReviewThread(self, info: Info, input: dict[str, Any]) -> dict[str, Any]:
         """Mark the thread resolved by the viewer."""
         repo, thread = self._thread(input["threadId"])
-        thread.resolved_by = VIEWER
+        thread.resolved_by = self.server.actor
         return {"clientMutationId": input.get("clientMutationId"), "thread": ThreadView(self.server, repo, thread)}
 
     def unresolveReviewThread(self, info: Info, input: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +88,10 @@ class Root:
         repo, thread = self._thread(input["pullRequestReviewThreadId"])
         if not input["body"].strip():
             raise Problem("UNPROCESSABLE", "Body can't be blank")
-        comment = reviews.reply(self.server, repo, thread.number, VIEWER, input["body"], thread.comments[0])
+        comment = reviews.reply(self.server, repo, thread.number, self.server.actor, input["body"], thread.comments[0])
+        # GitHub delivers the reply like one made over REST (serve must see, and ignore, its own).
+        rendered = reviews.render(self.server, repo, comment)
+        self.server.webhooks.review_comment(repo, thread.number, rendered, self.server.actor)
         return {"clientMutationId": input.get("clientMutationId"), "comment": CommentView(self.server, repo, comment)}
 
 

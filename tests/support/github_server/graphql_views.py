@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from graphql import GraphQLError, GraphQLResolveInfo
 
 from tests.support.github_server import reviews
-from tests.support.github_server.shapes import VIEWER, user
+from tests.support.github_server.shapes import user
 
 if TYPE_CHECKING:
     from tests.support.github_server.repo import Repo
@@ -220,7 +220,7 @@ class CommentView:
             rest["original_line"],
         )
         self.outdated = rest["line"] is None and rest["subject_type"] == "line"
-        self.state, self.viewerDidAuthor = "SUBMITTED", comment.author == VIEWER
+        self.state, self.viewerDidAuthor = "SUBMITTED", comment.author == server.actor
         self.author = ActorView(server, comment.author)
 
     def replyTo(self, info: Info) -> CommentView | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tests.support.github_server import checks
-from tests.support.github_server.shapes import VIEWER, Page
+from tests.support.github_server.shapes import Page
 
 if TYPE_CHECKING:
     from tests.support.github_server.repo import Repo
@@ -43,7 +43,7 @@ def _update_run(server: GitHubServer, repo: Repo, query: Query, data: Any, run: 
 
 
 def _create_status(server: GitHubServer, repo: Repo, query: Query, data: Any, sha: str) -> tuple[int, Any]:
-    return 201, checks.render_status(server, repo, checks.create_status(server, repo, sha, data, VIEWER))
+    return 201, checks.render_status(server, repo, checks.create_status(server, repo, sha, data, server.actor))
 
 
 def _list_statuses(server: GitHubServer, repo: Repo, query: Query, data: Any, ref: str) -> tuple[int, Any]:

@@ -56,7 +56,7 @@ def new_release(server: GitHubServer, repo: Repo, data: dict[str, Any]) -> dict[
         "prerelease": bool(data.get("prerelease")),
         "created_at": STAMP,
         "published_at": None if data.get("draft") else STAMP,
-        "author": user(VIEWER, server.base),
+        "author": user(server.actor, server.base),
         "assets": [],
     }
     repo.releases[release_id] = release
@@ -72,7 +72,7 @@ def _get_issue(server: GitHubServer, repo: Repo, query: Query, data: Any, number
 
 
 def _create_issue(server: GitHubServer, repo: Repo, query: Query, data: Any) -> tuple[int, Any]:
-    return 201, repo.add_issue(data["title"], data.get("body") or "", tuple(data.get("labels") or ()), VIEWER)
+    return 201, repo.add_issue(data["title"], data.get("body") or "", tuple(data.get("labels") or ()), server.actor)
 
 
 def _list_issues(server: GitHubServer, repo: Repo, query: Query, data: Any) -> tuple[int, Any]:
@@ -86,7 +86,7 @@ def _list_comments(server: GitHubServer, repo: Repo, query: Query, data: Any, nu
 
 def _create_comment(server: GitHubServer, repo: Repo, query: Query, data: Any, number: str) -> tuple[int, Any]:
     repo.issues[int(number)]["comments"] += 1
-    return 201, new_comment(server, repo, int(number), data["body"])
+    return 201, new_comment(server, repo, int(number), data["body"], server.actor)
 
 
 def _get_comment(server: GitHubServer, repo: Repo, query: Query, data: Any, comment: str) -> tuple[int, Any]:

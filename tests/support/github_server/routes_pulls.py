@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.support.github_server.shapes import STAMP, VIEWER, user
+from tests.support.github_server.shapes import STAMP, user
 
 if TYPE_CHECKING:
     from tests.support.github_server.repo import Repo
@@ -18,7 +18,7 @@ def new_pull(server: GitHubServer, repo: Repo, data: dict[str, Any]) -> dict[str
     """Open a pull request from `data` (title, head, base, body, draft) by the token's user; it
     takes the next issue number, as GitHub's pull requests are issues."""
     number = next(repo.numbers)
-    repo.add_issue(data["title"], data.get("body") or "", author=VIEWER, number=number)
+    repo.add_issue(data["title"], data.get("body") or "", author=server.actor, number=number)
     url = f"{repo.api}/pulls/{number}"
     html = f"{server.base}/{repo.full_name}/pull/{number}"
     head, base = data["head"].split(":")[-1], data.get("base") or repo.default_branch
@@ -49,7 +49,7 @@ def new_pull(server: GitHubServer, repo: Repo, data: dict[str, Any]) -> dict[str
         "state": "open",
         "locked": False,
         "title": data["title"],
-        "user": user(VIEWER, server.base),
+        "user": user(server.actor, server.base),
         "body": data.get("body"),
         "labels": [],
         "milestone": None,
@@ -120,9 +120,12 @@ def _get_pull(server: GitHubServer, repo: Repo, query: Query, data: Any, number:
 
 def _edit_pull(server: GitHubServer, repo: Repo, query: Query, data: Any, number: str) -> tuple[int, Any]:
     pull = repo.pulls[int(number)]
+    issue = repo.issues.get(int(number))  # the pull request's issue shows the same title, body and state
     for key in ("title", "body", "state"):
         if key in data:
             pull[key] = data[key]
+            if issue is not None:
+                issue[key] = data[key]
     if data.get("state") == "closed":
         pull["closed_at"] = STAMP
     return 200, pull

@@ -1,6 +1,6 @@
 """REST routes for reviews, review comments and requested reviewers of a pull request. Writes are
-made as the token's user; each route takes (server, repo, query, body, *path groups) and answers
-(status, JSON) or a Page."""
+made as the token's user or App bot (`server.actor`); each route takes (server, repo, query, body,
+*path groups) and answers (status, JSON) or a Page."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tests.support.github_server import reviews
-from tests.support.github_server.shapes import VIEWER, ApiError, Page, user
+from tests.support.github_server.shapes import ApiError, Page, user
 
 if TYPE_CHECKING:
     from tests.support.github_server.repo import Repo
@@ -41,12 +41,12 @@ def _list_repo_comments(server: GitHubServer, repo: Repo, query: Query, data: An
 
 
 def _create_comment(server: GitHubServer, repo: Repo, query: Query, data: Any, number: str) -> tuple[int, Any]:
-    comment = reviews.post_comment(server, repo, int(number), VIEWER, data)
+    comment = reviews.post_comment(server, repo, int(number), server.actor, data)
     return 201, reviews.render(server, repo, comment)
 
 
 def _create_reply(server: GitHubServer, repo: Repo, query: Query, data: Any, number: str, to: str) -> tuple[int, Any]:
-    comment = reviews.reply(server, repo, int(number), VIEWER, data.get("body") or "", int(to))
+    comment = reviews.reply(server, repo, int(number), server.actor, data.get("body") or "", int(to))
     return 201, reviews.render(server, repo, comment)
 
 
@@ -73,7 +73,7 @@ def _delete_comment(server: GitHubServer, repo: Repo, query: Query, data: Any, c
 
 
 def _create_review(server: GitHubServer, repo: Repo, query: Query, data: Any, number: str) -> tuple[int, Any]:
-    return 200, reviews.public(reviews.submit_review(server, repo, int(number), VIEWER, data))
+    return 200, reviews.public(reviews.submit_review(server, repo, int(number), server.actor, data))
 
 
 def _list_reviews(server: GitHubServer, repo: Repo, query: Query, data: Any, number: str) -> tuple[int, Any]:

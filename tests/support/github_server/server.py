@@ -23,15 +23,17 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.github_server import (
+    apps,
     checks,
-    git_http,
     graphql_api,
     reviews,
     routes_checks,
     routes_issues,
     routes_pulls,
     routes_reviews,
+    webhooks,
 )
+from tests.support.github_server.apps import App
 from tests.support.github_server.checks import CheckRun, Status
 from tests.support.github_server.repo import Repo
 from tests.support.github_server.reviews import ReviewThread
@@ -39,7 +41,7 @@ from tests.support.github_server.routes_issues import new_comment
 from tests.support.github_server.routes_pulls import new_pull
 from tests.support.github_server.shapes import VIEWER, ApiError, Page, encode, timestamp, user
 
-ROUTES = routes_issues.ROUTES + routes_pulls.ROUTES + routes_reviews.ROUTES + routes_checks.ROUTES
+ROUTES = routes_issues.ROUTES + routes_pulls.ROUTES + routes_reviews.ROUTES + routes_checks.ROUTES + webhooks.ROUTES
 
 
 @dataclass
@@ -82,6 +84,9 @@ class GitHubServer:
         self.ids = itertools.count(5000)
         self.clock: Callable[[], float] = time.time
         self._servers: list[ThreadingHTTPServer] = []
+        self.webhooks = webhooks.Webhooks(self)  # hooks and signed deliveries (webhooks.py)
+        self.apps = apps.Apps(self)
+        self.actor = VIEWER  # who the request being answered acts as (set under `lock`)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -101,6 +106,7 @@ class GitHubServer:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         for server in self._servers:
             server.shutdown()
             server.server_close()
@@ -158,12 +164,24 @@ class GitHubServer:
         """How many logged requests match `method` and the `path` regex."""
         return sum(1 for r in self.requests if r.method == method and re.search(path, r.path))
 
+    def register_app(self, slug: str, repos: Sequence[str]) -> App:
+        """A GitHub App `slug` installed on `repos` (owner/name), with a fresh private key (`App.private_key`)."""
+        with self.lock:
+            return self.apps.register(slug, list(repos))
+
+    def pushed_by(self, full_name: str, ref: str) -> str | None:
+        """Who last pushed `ref` (e.g. "refs/heads/fix") of `full_name` over git: VIEWER or an App's bot."""
+        with self.lock:
+            return self.apps.pushed_by(full_name, ref)
+
     # ---- what other users do (for tests) ---------------------------------------------------
 
     def comment_as(self, full_name: str, number: int, body: str, author: str) -> dict[str, Any]:
         """A comment by `author` (someone other than the token's user), as a person would post."""
         with self.lock:
-            return new_comment(self, self.repos[full_name], number, body, author)
+            comment = new_comment(self, self.repos[full_name], number, body, author)
+            self.webhooks.issue_comment(self.repos[full_name], number, comment, author)
+            return comment
 
     def review(
         self,
@@ -181,7 +199,9 @@ class GitHubServer:
         GitHub's REST API shows it; raises ApiError (422) for a line outside the diff."""
         data = {"body": body, "event": event, "comments": list(comments), "commit_id": commit_id}
         with self.lock:
-            return reviews.public(reviews.submit_review(self, self.repos[full_name], number, author, data))
+            review = reviews.submit_review(self, self.repos[full_name], number, author, data)
+            self.webhooks.review_submitted(self.repos[full_name], number, review, author)
+            return reviews.public(review)
 
     def review_comment(
         self, full_name: str, number: int, author: str, body: str, in_reply_to: int | None = None, **where: Any
@@ -192,7 +212,23 @@ class GitHubServer:
             repo = self.repos[full_name]
             data = {"body": body, "in_reply_to": in_reply_to, **where}
             data.setdefault("commit_id", reviews.head_sha(repo, number))
-            return reviews.render(self, repo, reviews.post_comment(self, repo, number, author, data))
+            comment = reviews.render(self, repo, reviews.post_comment(self, repo, number, author, data))
+            self.webhooks.review_comment(repo, number, comment, author)
+            return comment
+
+    def label_issue(self, full_name: str, number: int, label: str, by: str = "octocat") -> None:
+        """Add `label` to issue `number` as `by` would in GitHub's interface (`issues` labeled is
+        delivered to the repository's hooks)."""
+        with self.lock:
+            repo = self.repos[full_name]
+            issue = repo.issues[number]
+            repo.set_labels(issue, [found["name"] for found in issue["labels"]] + [label])
+            self.webhooks.issue_labeled(repo, number, label, by)
+
+    def merge(self, full_name: str, number: int, by: str = "octocat") -> dict[str, Any]:
+        """Merge pull request `number` as `by` (see webhooks.merge); `pull_request` closed is delivered."""
+        with self.lock:
+            return webhooks.merge(self, self.repos[full_name], number, by, {})
 
     def review_comments(self, full_name: str, number: int) -> list[dict[str, Any]]:
         """The review comments of pull request `number`, oldest first, in GitHub's REST shape."""
@@ -270,10 +306,12 @@ class GitHubServer:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         if re.match(r"^/[^/]+/[^/]+\.git/", path):
-            status, headers, raw = git_http.serve(self.root, self.token, request, method, path, parts.query, body)
+            status, headers, raw = self.apps.serve_git(request, method, path, parts.query, body)
             self._send(request, status, headers, raw, method, path)
             return
-        if not self._authorized(request.headers.get("Authorization", "")):
+        authorization = request.headers.get("Authorization", "")
+        actor = self.actor_of(authorization.partition(" ")[2]) if self._token_scheme(authorization) else None
+        if actor is None and not apps.is_app_path(path):
             self._send(request, 401, {}, encode({"message": "Requires authentication"}), method, path)
             return
         fault = self._fault(method, path)
@@ -290,7 +328,9 @@ class GitHubServer:
         try:
             data = json.loads(body) if body else {}
             with self.lock:
-                status, payload = self._api(method, path, query, data)
+                self.actor = actor or VIEWER
+                answered = self.apps.route(method, path, authorization)
+                status, payload = answered if answered is not None else self._api(method, path, query, data)
                 if isinstance(payload, Page):
                     payload, links = payload.render(f"{self.base}{path}", query)
                     headers.update(links)
@@ -311,9 +351,17 @@ class GitHubServer:
             path,
         )
 
-    def _authorized(self, header: str) -> bool:
-        scheme, _, value = header.partition(" ")
-        return scheme.lower() in ("token", "bearer") and value == self.token
+    @staticmethod
+    def _token_scheme(header: str) -> bool:
+        return header.partition(" ")[0].lower() in ("token", "bearer")
+
+    def actor_of(self, token: str) -> str | None:
+        """Who `token` acts as: VIEWER for the server's token, an App's bot for its installation
+        tokens, None for anything else."""
+        if token == self.token:
+            return VIEWER
+        with self.lock:
+            return self.apps.actor(token)
 
     def _send(
         self,
@@ -340,6 +388,8 @@ class GitHubServer:
             return 200, graphql_api.execute(self, data)
         match = re.match(r"^/api/v3/repos/([^/]+/[^/]+)(/.*)?$", path)
         if path == "/api/v3/user":
+            if self.actor != VIEWER:  # an installation token has no user, as on GitHub
+                return 403, {"message": "Resource not accessible by integration"}
             return 200, user(VIEWER, self.base)
         if not match:
             return 404, {"message": "Not Found"}
@@ -348,7 +398,9 @@ class GitHubServer:
         for pattern, verb, function in ROUTES:
             found = re.fullmatch(pattern, rest)
             if found and verb == method:
-                return function(self, repo, query, data, *found.groups())  # type: ignore[no-any-return]
+                status, answer = function(self, repo, query, data, *found.groups())
+                self.webhooks.observe(method, rest, repo, data, status, answer)
+                return status, answer
         return 404, {"message": f"Not Found: {method} {rest}"}
 
     def _pull(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
@@ -374,5 +426,8 @@ def _handler(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
 
         def do_DELETE(self) -> None:
             server.handle(self, "DELETE")
+
+        def do_PUT(self) -> None:
+            server.handle(self, "PUT")
 
     return Handler

@@ -1,0 +1,132 @@
+"""Starting the `pipe` commands a webhook asks for, as background processes of the serve process:
+`pipe run PIPELINE -i ... --json` for a rule or `/pipe retry`, `pipe approve|reject RUN` for a
+command. Each is its own process (as child runs are, runner/actions/children.py) with the state
+directory and forge options of the configuration; its output goes to `serve/DELIVERY.log` in the
+state directory. A run's id is read from its first JSON line that names one (`run_started`, after
+any wait for its concurrency group) and handed to `link(delivery, run_id)`.
+
+The GitHub token reaches the process as today's runs take it: `--token-file` when the
+configuration named a file, else GITHUB_TOKEN in its environment; never on its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from runner.names import EventKind
+from runner.pipeline.expressions import to_text
+from runner.serve.config import ServeConfig
+from runner.statedir import StateDir
+
+Popen = subprocess.Popen[bytes]
+Link = Callable[[str, str], None]
+
+
+class Launcher:
+    """Starts processes for `config` on the store at `state_dir`; `link(delivery, run_id)` is
+    called from a reader thread once a started run's id is known. `environ` is the processes'
+    base environment (default: os.environ)."""
+
+    def __init__(
+        self, config: ServeConfig, state_dir: Path, link: Link, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.link = link
+        self.environ = dict(os.environ if environ is None else environ)
+        self.processes: list[Popen] = []
+        self._readers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def run_argv(
+        self, pipeline: str, inputs: Mapping[str, Any], repo: str, sandbox_image: str | None = None
+    ) -> list[str]:
+        """`pipe run` of `pipeline` with `inputs` against repository `repo` (see the module docstring)."""
+        argv = [sys.executable, "-m", "runner", "run", pipeline]
+        for name, value in inputs.items():
+            argv += ["-i", f"{name}={to_text(value)}"]
+        argv += ["--repo", repo, "--api-url", self.config.api_url, "--json"]
+        if sandbox_image:
+            argv += ["--sandbox-image", sandbox_image]
+        return argv + self._common()
+
+    def decision_argv(self, decision: str, run_id: str, comment: str) -> list[str]:
+        """`pipe approve|reject --comment COMMENT -- RUN` (`decision` is approve or reject)."""
+        argv = [sys.executable, "-m", "runner", decision, f"--comment={comment}", "--json", *self._common()]
+        return [*argv, "--", run_id]
+
+    def _common(self) -> list[str]:
+        argv = ["--state-dir", str(self.state_dir)]
+        if self.config.token_file is not None:
+            argv += ["--token-file", str(self.config.token_file)]
+        return argv
+
+    def start(self, delivery: str, argv: list[str]) -> Popen:
+        """Start `argv` in the background for delivery `delivery` (its X-GitHub-Delivery id); its
+        output is appended to the delivery's log. Returns the process (kept in `processes`)."""
+        log = StateDir(self.state_dir).serve_log(delivery)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(self.environ)
+        if self.config.token_file is None and self.config.token:
+            env["GITHUB_TOKEN"] = self.config.token
+        with open(log, "ab") as errors:
+            process = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
+        reader = threading.Thread(
+            target=self._read, args=(delivery, process, log), name=f"serve-{delivery}", daemon=True
+        )
+        reader.start()
+        with self._lock:
+            self.processes = [p for p in self.processes if p.poll() is None] + [process]
+            self._readers = [r for r in self._readers if r.is_alive()] + [reader]
+        return process
+
+    def _read(self, delivery: str, process: Popen, log: Path) -> None:
+        """Copy the process's JSON lines to `log`; link the first run id they name to `delivery`;
+        reap the process once its output ends."""
+        linked = False
+        stream: IO[bytes] | None = process.stdout
+        assert stream is not None
+        with stream, open(log, "ab") as out:
+            for line in stream:
+                out.write(line)
+                out.flush()
+                if linked:
+                    continue
+                run_id = _run_id(line)
+                if run_id:
+                    linked = True
+                    try:
+                        self.link(delivery, run_id)
+                    except Exception as error:  # the run goes on; only the link is lost
+                        out.write(f"pipe serve: cannot link run {run_id}: {error}\n".encode())
+        process.wait()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for every started process and its output reader (tests; shutdown)."""
+        with self._lock:
+            processes, readers = list(self.processes), list(self._readers)
+        for process in processes:
+            process.wait(timeout)
+        for reader in readers:
+            reader.join(timeout)
+
+
+def _run_id(line: bytes) -> str | None:
+    """The run a `pipe run --json` line is about (`run_started` or `run_resumed`), or None."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(record, dict) and record.get("event") in (EventKind.RUN_STARTED, EventKind.RUN_RESUMED):
+        run = record.get("run")
+        return run if isinstance(run, str) and run else None
+    return None
