@@ -243,6 +243,49 @@ setup_base_image() {
     return "$status"
 }
 
+# Makes sure a PostgreSQL server answers on 127.0.0.1 for the tests that need one (the store tests
+# against PostgreSQL, issue 19): installs Debian's postgresql when missing, starts its cluster
+# (pg_ctlcluster; a running one is left alone) listening on loopback only, and creates the role
+# and database SETUP_PG_URL names (default pipe:pipe@127.0.0.1:5432/pipe_test; the role may create
+# databases). Exports PIPE_TEST_POSTGRES_URL. Returns 1 with what failed.
+SETUP_PG_USER="${SETUP_PG_USER:-pipe}"
+SETUP_PG_PASSWORD="${SETUP_PG_PASSWORD:-pipe}"
+SETUP_PG_DB="${SETUP_PG_DB:-pipe_test}"
+SETUP_PG_PORT="${SETUP_PG_PORT:-5432}"
+setup_postgres() {
+    local url="postgresql://$SETUP_PG_USER:$SETUP_PG_PASSWORD@127.0.0.1:$SETUP_PG_PORT/$SETUP_PG_DB"
+    if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+        setup_say "installing Debian's postgresql"
+        setup_apt_install postgresql || { setup_fail "cannot install postgresql"; return 1; }
+    fi
+    setup_privileged || { setup_fail "starting PostgreSQL needs root (or SETUP_SUDO=1 with sudo)"; return 1; }
+    local version cluster port status
+    read -r version cluster port status _ < <(pg_lsclusters -h | head -1)
+    if [ "$port" != "$SETUP_PG_PORT" ]; then
+        setup_fail "the PostgreSQL cluster $version/$cluster listens on port $port, not $SETUP_PG_PORT (set SETUP_PG_PORT)"
+        return 1
+    fi
+    if [ "$status" != online ]; then
+        setup_say "starting PostgreSQL $version/$cluster on 127.0.0.1:$port"
+        $SETUP_SUDO_CMD pg_ctlcluster "$version" "$cluster" start -- -o "-c listen_addresses=127.0.0.1" \
+            || { setup_fail "pg_ctlcluster $version $cluster start failed"; return 1; }
+    fi
+    local psql=(env -C / $SETUP_SUDO_CMD runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA -p "$port")
+    [ "$(id -u)" = 0 ] || psql=(env -C / sudo -u postgres psql -v ON_ERROR_STOP=1 -qtA -p "$port")
+    for _ in $(seq 30); do
+        "${psql[@]}" -c 'SELECT 1' >/dev/null 2>&1 && break
+        sleep 1
+    done
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = '$SETUP_PG_USER'")" != 1 ]; then
+        "${psql[@]}" -c "CREATE ROLE $SETUP_PG_USER LOGIN CREATEDB PASSWORD '$SETUP_PG_PASSWORD'" || return 1
+    fi
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$SETUP_PG_DB'")" != 1 ]; then
+        "${psql[@]}" -c "CREATE DATABASE $SETUP_PG_DB OWNER $SETUP_PG_USER" || return 1
+    fi
+    export PIPE_TEST_POSTGRES_URL="$url"
+    setup_say "PostgreSQL answers: PIPE_TEST_POSTGRES_URL=postgresql://$SETUP_PG_USER:***@127.0.0.1:$port/$SETUP_PG_DB"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
     setup_engine

@@ -55,6 +55,44 @@ def _fail_without_docker_under_ci(request: pytest.FixtureRequest) -> None:
             pytest.fail(f"CI is set but this test cannot run: {value}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-url",
+        default=None,
+        help="A PostgreSQL server (postgresql://USER:PASSWORD@HOST:PORT/DB) the store tests also run against "
+        "(default: $PIPE_TEST_POSTGRES_URL; without one they skip, or fail when CI is set).",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests using `store_backend` run once per database: SQLite, then PostgreSQL."""
+    if "store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The database the test's stores use, through $PIPE_STORE_URL: `sqlite` (the state directory's
+    file) or `postgresql` (a fresh schema of the server --store-url / $PIPE_TEST_POSTGRES_URL names;
+    skipped without one, failed when CI is set)."""
+    from tests.support.stores import fresh_schema, postgres_problem, postgres_server
+
+    if request.param == "sqlite":
+        monkeypatch.delenv("PIPE_STORE_URL", raising=False)
+        yield "sqlite"
+        return
+    server = postgres_server(request.config.getoption("--store-url"))
+    problem = "no PostgreSQL server given (--store-url or $PIPE_TEST_POSTGRES_URL)" if server is None else None
+    problem = problem or postgres_problem(server or "")
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but this test cannot run: {problem}")
+        pytest.skip(problem)
+    with fresh_schema(server or "") as url:
+        monkeypatch.setenv("PIPE_STORE_URL", url)
+        yield url
+
+
 @pytest.fixture
 def github(tmp_path: Path) -> Iterator[GitHubServer]:
     """The test GitHub server, reachable from sandboxes; stopped after the test."""

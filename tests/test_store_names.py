@@ -1,24 +1,18 @@
 """The statuses the database accepts (its `CHECK` lists) are exactly the enums' values, read from
-the table SQL of a fresh store."""
+the CHECK constraints a fresh store reflects (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import enum
-import re
 from pathlib import Path
 
 import pytest
 
 from runner.names import AttemptStatus, Decision, RunStatus
 from runner.store import Store
+from tests.support.stores import check_list
 
-
-def _check_list(store: Store, table: str, column: str) -> set[str]:
-    row = store._one("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    assert row is not None, table
-    found = re.search(rf"CHECK \(\s*{column} IN\s*\(([^)]*)\)", str(row[0]))
-    assert found, f"no CHECK on {table}.{column}"
-    return {value.strip().strip("'") for value in found.group(1).split(",")}
+pytestmark = pytest.mark.usefixtures("store_backend")  # each test on SQLite, then PostgreSQL
 
 
 @pytest.mark.parametrize(
@@ -28,7 +22,7 @@ def _check_list(store: Store, table: str, column: str) -> set[str]:
 def test_check_lists_equal_the_enums(tmp_path: Path, table: str, column: str, names: type[enum.StrEnum]) -> None:
     store = Store(tmp_path)
     try:
-        assert _check_list(store, table, column) == {name.value for name in names}
+        assert check_list(store, table, column) == {name.value for name in names}
     finally:
         store.close()
 

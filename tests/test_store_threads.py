@@ -6,7 +6,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from runner.store import Store
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # each test on SQLite, then PostgreSQL
 
 
 def test_writes_from_many_threads_at_once_all_land(tmp_path: Path) -> None:

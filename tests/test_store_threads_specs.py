@@ -17,6 +17,9 @@ from runner.store import RunState, Store, TransitionRefused
 from runner.threads import archive, find_thread, thread_for_issue, thread_for_pull_request, transition
 from runner.threads.reporter import ThreadReporter
 from tests.support.cli import Cli
+from tests.support.stores import check_list
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # each test on SQLite, then PostgreSQL
 
 P, W, F, A = ThreadState.PLANNING, ThreadState.WORKING, ThreadState.WAITING_FOR_FEEDBACK, ThreadState.ARCHIVED
 
@@ -38,11 +41,7 @@ def _moves(store: Store, thread_id: str) -> list[tuple[str | None, str]]:
 
 @pytest.mark.parametrize(("table", "column", "names"), [("threads", "state", ThreadState), ("specs", "kind", SpecKind)])
 def test_check_lists_equal_the_enums(store: Store, table: str, column: str, names: type[ThreadState]) -> None:
-    row = store._one("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    assert row is not None
-    found = re.search(rf"CHECK \(\s*{column} IN\s*\(([^)]*)\)", str(row[0]))
-    assert found is not None
-    assert {value.strip().strip("'") for value in found.group(1).split(",")} == {name.value for name in names}
+    assert check_list(store, table, column) == {name.value for name in names}
 
 
 def test_a_thread_per_issue_created_once_in_planning(store: Store) -> None:

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, insert, select, update
+
 from runner.names import AttemptStatus
 from runner.store.connection import Connection
 from runner.store.records import AttemptRecord, EventRecord, decode
+from runner.store.tables import attempts, events, runs
 
 
 class AttemptTables(Connection):
@@ -22,15 +25,19 @@ class AttemptTables(Connection):
         """Record that attempt `number` (from 1) of a step started (status `running`), and make the
         step the run's current one; returns the attempt's id."""
         with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO attempts (run_id, step_id, iteration, number, status, started_at, log_path)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, step_id, iteration, number, AttemptStatus.RUNNING.value, started_at, str(log_path)),
+            result = db.execute(
+                insert(attempts).values(
+                    run_id=run_id,
+                    step_id=step_id,
+                    iteration=iteration,
+                    number=number,
+                    status=AttemptStatus.RUNNING.value,
+                    started_at=started_at,
+                    log_path=str(log_path),
+                )
             )
-            db.execute(
-                "UPDATE runs SET current_step = ?, heartbeat_at = ? WHERE id = ?", (step_id, time.time(), run_id)
-            )
-            return int(cursor.lastrowid or 0)
+            db.execute(update(runs).where(runs.c.id == run_id).values(current_step=step_id, heartbeat_at=time.time()))
+            return int(result.inserted_primary_key[0])
 
     def finish_attempt(
         self,
@@ -46,33 +53,34 @@ class AttemptTables(Connection):
         Raises ValueError for a status AttemptStatus does not have."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?, outputs = ?, error = ?,"
-                " runtime = COALESCE(?, runtime) WHERE id = ?",
-                (
-                    AttemptStatus(status).value,
-                    exit_code,
-                    finished_at,
-                    json.dumps(dict(outputs)),
-                    error,
-                    runtime,
-                    attempt_id,
-                ),
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(
+                    status=AttemptStatus(status).value,
+                    exit_code=exit_code,
+                    finished_at=finished_at,
+                    outputs=json.dumps(dict(outputs)),
+                    error=error,
+                    runtime=func.coalesce(runtime, attempts.c.runtime),
+                )
             )
 
     def attempts(self, run_id: str) -> list[AttemptRecord]:
         """A run's attempts in the order they started."""
-        rows = self._all("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
+        rows = self._all(select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.id))
         return [decode(AttemptRecord, row) for row in rows]
 
     def interrupt_attempts(self, run_id: str, reason: str) -> int:
         """Mark the run's attempts still `running` (their process died) as `interrupted`, with
         `reason` as their error; returns how many."""
         with self.transaction() as db:
-            cursor = db.execute(
-                "UPDATE attempts SET status = ?, finished_at = ?, error = ? WHERE run_id = ? AND status = ?",
-                (AttemptStatus.INTERRUPTED.value, time.time(), reason, run_id, AttemptStatus.RUNNING.value),
+            result = db.execute(
+                update(attempts)
+                .where(attempts.c.run_id == run_id, attempts.c.status == AttemptStatus.RUNNING.value)
+                .values(status=AttemptStatus.INTERRUPTED.value, finished_at=time.time(), error=reason)
+                .returning(attempts.c.id)
             )
-            return cursor.rowcount
+            return len(result.all())
 
     def add_event(
         self, run_id: str, kind: str, step_id: str | None = None, data: Mapping[str, Any] | None = None
@@ -80,13 +88,16 @@ class AttemptTables(Connection):
         """Record an event of the run (`kind` usually a runner.names.EventKind), stamped now."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO events (run_id, at, kind, step_id, data) VALUES (?, ?, ?, ?, ?)",
-                (run_id, time.time(), str(kind), step_id, json.dumps(dict(data or {}))),
+                insert(events).values(
+                    run_id=run_id, at=time.time(), kind=str(kind), step_id=step_id, data=json.dumps(dict(data or {}))
+                )
             )
 
     def events(self, run_id: str, after: int = 0) -> list[EventRecord]:
         """A run's events with ids above `after`, oldest first."""
         rows = self._all(
-            "SELECT id, at, kind, step_id, data FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)
+            select(events.c.id, events.c.at, events.c.kind, events.c.step_id, events.c.data)
+            .where(events.c.run_id == run_id, events.c.id > after)
+            .order_by(events.c.id)
         )
         return [decode(EventRecord, row) for row in rows]

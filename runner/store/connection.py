@@ -1,95 +1,126 @@
-"""The store's connection to its SQLite database: opened in WAL mode, one write transaction at a
-time, the schema brought up to date (runner/store/schema.py) on open.
+"""The store's connection to its database (SQLite or PostgreSQL, runner/store/engines.py), the
+schema brought up to date on open (runner/store/migrate.py).
 
-Every write is one transaction, so the store survives `kill -9` at any point. Everything specific
-to SQLite lives here (marked SQLITE): the pragmas, the busy retry, the schema version kept in
-`PRAGMA user_version`, and the error that tells a duplicate key. The table modules (runs, attempts,
-changes, approvals, leases) write SQL that PostgreSQL reads the same way.
+Every write is one transaction (`transaction()`), so the store survives `kill -9` at any point.
+SQLite: the Store holds one connection in WAL mode, shared by a run's threads under a lock; a write
+transaction is `BEGIN IMMEDIATE` (the write lock taken at once, as pipe always did), which also
+serializes writers across processes. PostgreSQL: each transaction takes a connection from the
+process's small pool (READ COMMITTED); where a write decides from what it read (a lease, a
+concurrency group, an approval, a thread's state) the table modules lock the rows they read with
+`SELECT ... FOR UPDATE` (`with_for_update()`, which SQLite's compiler leaves out: its write lock
+already covers it).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from runner.statedir import StateDir
-from runner.store.schema import MIGRATIONS
+from sqlalchemy import Connection as Database
+from sqlalchemy import RowMapping, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
 
-Params = Sequence[Any]
-DuplicateKey = sqlite3.IntegrityError  # SQLITE: what an INSERT of an existing primary key raises
+from runner.statedir import StateDir
+from runner.store import engines, migrate
+
+DuplicateKey = IntegrityError  # what an INSERT of an existing key raises, on either database
+Upsert = sqlite.Insert | postgresql.Insert
 
 
 class Connection:
-    """The open database at `<state_dir>/state.db` (created, and migrated, on open). Shared by a
-    run's threads: reads go straight to it; writes take `transaction()`, which serializes them."""
+    """The open database of a state directory (created, and migrated, on open); `url` (default:
+    $PIPE_STORE_URL, else `<state_dir>/state.db`, see engines.store_url). Shared by a run's threads.
+    Raises UsageError for an unsupported URL; SQLAlchemy's OperationalError when the database
+    cannot be reached."""
 
-    def __init__(self, state_dir: Path | StateDir) -> None:
+    def __init__(self, state_dir: Path | StateDir, url: str | None = None) -> None:
         self.paths = state_dir if isinstance(state_dir, StateDir) else StateDir(state_dir)
         self.state_dir = self.paths.root
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.paths.db
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.url = engines.store_url(self.paths, url)
+        self.where = str(self.path) if self.url.startswith("sqlite") else engines.shown(self.url)
+        self._engine = engines.engine(self.url)
+        self.sqlite = self._engine.dialect.name == "sqlite"
         self._writing = threading.RLock()
-        self._db.row_factory = sqlite3.Row
-        self._wal_mode()
-        self._db.execute("PRAGMA synchronous=NORMAL")  # SQLITE
-        self._db.execute("PRAGMA foreign_keys=ON")  # SQLITE
-        self._migrate()
-
-    def _wal_mode(self) -> None:
-        """SQLITE: switch to WAL. Two processes creating the store at once may find the database
-        locked here (the switch takes an exclusive lock without waiting), so it is retried for a while."""
-        for attempt in range(100):
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or attempt == 99:
-                    raise
-                time.sleep(0.05)
+        self._depth = 0  # SQLITE: transactions open on self._db (by the thread holding self._writing)
+        self._db: Database | None = self._engine.connect() if self.sqlite else None
+        try:
+            with self.transaction() as db:
+                migrate.upgrade(db)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        """Close the SQLite connection (PostgreSQL connections go back to the process's pool)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error). The
-        connection is shared by the run's threads (reporters record what they create from their
-        own), so one transaction at a time holds it."""
+    def transaction(self) -> Iterator[Database]:
+        """One write transaction: committed when the block ends, rolled back on error."""
+        if not self.sqlite:
+            with self._engine.begin() as db:
+                yield db
+            return
         with self._writing:
-            self._db.execute("BEGIN IMMEDIATE")  # SQLITE: take the write lock now, not at the first write
+            db = self._sqlite()
+            if self._depth:  # SQLITE: a write nested in the caller's own transaction joins it
+                yield db
+                return
+            self._depth += 1
             try:
-                yield self._db
+                db.exec_driver_sql("BEGIN IMMEDIATE")  # SQLITE: take the write lock now, not at the first write
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.rollback()
                 raise
-            self._db.execute("COMMIT")
+            finally:
+                self._depth -= 1
+            db.commit()
 
-    def _one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        """The first row `sql` reads, or None."""
-        row: sqlite3.Row | None = self._db.execute(sql, params).fetchone()
-        return row
+    def _sqlite(self) -> Database:
+        if self._db is None:
+            raise RuntimeError(f"the store of {self.where} is closed")
+        return self._db
 
-    def _all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """Every row `sql` reads."""
-        return list(self._db.execute(sql, params))
+    def _all(self, statement: Executable) -> list[RowMapping]:
+        """Every row `statement` reads, as {column: value} mappings."""
+        if not self.sqlite:
+            with self._engine.connect() as db:
+                return list(db.execute(statement).mappings())
+        with self._writing:
+            db = self._sqlite()
+            try:
+                return list(db.execute(statement).mappings())
+            finally:
+                if not self._depth:
+                    db.commit()  # ends SQLAlchemy's implicit transaction; SQLite ran the read on its own
+
+    def _one(self, statement: Executable) -> RowMapping | None:
+        """The first row `statement` reads, or None."""
+        rows = self._all(statement)
+        return rows[0] if rows else None
+
+    def _upsert(self, table: Table) -> Upsert:
+        """`INSERT` with `ON CONFLICT` in this database's dialect (both spell it the same)."""
+        return sqlite.insert(table) if self.sqlite else postgresql.insert(table)
 
     def schema_version(self) -> int:
-        """How many migrations the database has had."""
-        row = self._one("PRAGMA user_version")  # SQLITE
-        return int(row[0]) if row else 0
-
-    def _migrate(self) -> None:
-        """Run the migrations the database has not had, all in one transaction."""
+        """The schema's version: the number of the Alembic revision the database is at (8: the
+        baseline, the schema of pipe's eight hand-written migrations)."""
         with self.transaction() as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])  # SQLITE
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")  # SQLITE
+            found = migrate.revision(db)
+        return int(found or 0)
+
+    def execute_text(self, sql: str, **params: Any) -> list[RowMapping]:
+        """Rows of raw SQL (tests and diagnostics only; the store's own queries are Core expressions)."""
+        with self.transaction() as db:
+            return list(db.execute(text(sql), params).mappings())

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import select, update
+
 from runner.store.connection import Connection
 from runner.store.records import DeliveryRecord, decode
+from runner.store.tables import deliveries
 
 
 class DeliveryTables(Connection):
@@ -16,19 +19,20 @@ class DeliveryTables(Connection):
         False when that id was recorded before (a replay: the caller ignores it). Atomic: of two
         concurrent callers with one id, exactly one gets True."""
         with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO deliveries (id, event, action, received_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (delivery_id, event, action, time.time()),
+            result = db.execute(
+                self._upsert(deliveries)
+                .values(id=delivery_id, event=event, action=action, received_at=time.time())
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(deliveries.c.id)  # a row back only when inserted (rowcount is not portable here)
             )
-            return bool(cursor.rowcount)
+            return result.first() is not None
 
     def link_delivery(self, delivery_id: str, run_id: str) -> None:
         """Note that delivery `delivery_id` started run `run_id` (a no-op for an unknown delivery)."""
         with self.transaction() as db:
-            db.execute("UPDATE deliveries SET run_id = ? WHERE id = ?", (run_id, delivery_id))
+            db.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(run_id=run_id))
 
     def delivery(self, delivery_id: str) -> DeliveryRecord | None:
         """The recorded delivery `delivery_id`, or None."""
-        row = self._one("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        row = self._one(select(deliveries).where(deliveries.c.id == delivery_id))
         return decode(DeliveryRecord, row) if row else None

@@ -7,8 +7,13 @@ import os
 import time
 from collections.abc import Callable
 
+from sqlalchemy import select, update
+
 from runner.store.connection import Connection
 from runner.store.records import LeaseRecord
+from runner.store.tables import runs
+
+_LEASE = (runs.c.lease_owner, runs.c.lease_until, runs.c.host, runs.c.pid)
 
 
 class LeaseTables(Connection):
@@ -18,18 +23,23 @@ class LeaseTables(Connection):
         self, run_id: str, owner: str, host: str, seconds: float, is_alive: Callable[[int], bool]
     ) -> str | None:
         """Take the run's lease for `owner` for `seconds`. Returns None on success, else who holds
-        it. A lease that expired, or whose process on this host is dead (`is_alive(pid)`), is free."""
+        it. A lease that expired, or whose process on this host is dead (`is_alive(pid)`), is free.
+        The run's row is locked while deciding (`FOR UPDATE`): of two processes on any machines,
+        one takes it. Raises KeyError for an unknown run id."""
         now = time.time()
         with self.transaction() as db:
-            row = db.execute("SELECT lease_owner, lease_until, host, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = db.execute(select(*_LEASE).where(runs.c.id == run_id).with_for_update()).mappings().first()
+            if row is None:
+                raise KeyError(run_id)
             holder, until = row["lease_owner"], row["lease_until"]
             if holder and holder != owner and until and until > now:
                 pid = row["pid"]
                 if row["host"] != host or (pid and is_alive(pid)):
                     return f"{holder} (until {time.strftime('%H:%M:%S', time.localtime(until))})"
             db.execute(
-                "UPDATE runs SET lease_owner = ?, lease_until = ?, host = ?, pid = ?, heartbeat_at = ? WHERE id = ?",
-                (owner, now + seconds, host, os.getpid(), now, run_id),
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(lease_owner=owner, lease_until=now + seconds, host=host, pid=os.getpid(), heartbeat_at=now)
             )
         return None
 
@@ -38,21 +48,23 @@ class LeaseTables(Connection):
         now = time.time()
         with self.transaction() as db:
             db.execute(
-                "UPDATE runs SET lease_until = ?, heartbeat_at = ? WHERE id = ? AND lease_owner = ?",
-                (now + seconds, now, run_id, owner),
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.lease_owner == owner)
+                .values(lease_until=now + seconds, heartbeat_at=now)
             )
 
     def release_lease(self, run_id: str, owner: str) -> None:
         """Give up `owner`'s lease (nothing if another owner holds it)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-                (run_id, owner),
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
             )
 
     def lease(self, run_id: str) -> LeaseRecord:
         """Who holds a run's lease now. Raises KeyError for an unknown run id."""
-        row = self._one("SELECT lease_owner, lease_until, host, pid FROM runs WHERE id = ?", (run_id,))
+        row = self._one(select(*_LEASE).where(runs.c.id == run_id))
         if row is None:
             raise KeyError(run_id)
         return LeaseRecord(row["lease_owner"], row["lease_until"], row["host"], row["pid"])

@@ -1,17 +1,22 @@
-"""The runs list of `pipe ui`, filtered and paginated in the database through a read-only
-connection (no store is opened, nothing is created or migrated), so a page costs the same with
-10,000 runs as with 10: one indexed page of rows and one count."""
+"""The runs list of `pipe ui`, filtered and paginated in the database, so a page costs the same with
+10,000 runs as with 10: one indexed page of rows and one count. On SQLite it reads through a
+read-only connection (nothing is created; an older database is upgraded first, as opening the store
+would); on PostgreSQL through the process's pool.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
+from sqlalchemy import JSON, ColumnElement, String, cast, func, select, type_coerce
+from sqlalchemy.engine import make_url
+
 from runner.statedir import StateDir
+from runner.store import engines, migrate
 from runner.store.connection import Connection
 from runner.store.records import RunRecord, decode
 from runner.store.runs import RUN_QUERY
-from runner.store.schema import MIGRATIONS
+from runner.store.tables import HEAD_REVISION, pipelines, runs
 
 
 @dataclass(frozen=True)
@@ -34,51 +39,48 @@ class RunPage:
     pipelines: list[str]
 
 
-def _where(filters: RunFilter) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    for clause, value in (
-        ("runs.status = ?", filters.status),
-        ("pipelines.name = ?", filters.pipeline),
-        ("CAST(json_extract(runs.inputs, '$.repo') AS TEXT) = ?", filters.repository),  # SQLITE: json_extract
-        ("CAST(json_extract(runs.inputs, '$.issue') AS TEXT) = ?", filters.issue),
+def _input(dialect: str, key: str) -> ColumnElement[str]:
+    """The run's input `key` as text: `inputs` holds JSON text, read as JSON by each database's own
+    function (SQLite's json_extract; PostgreSQL's `CAST(... AS JSON) ->>`)."""
+    document = type_coerce(runs.c.inputs, JSON) if dialect == "sqlite" else cast(runs.c.inputs, JSON)
+    return cast(document[key].as_string(), String)
+
+
+def _where(dialect: str, filters: RunFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    for column, value in (
+        (runs.c.status, filters.status),
+        (pipelines.c.name, filters.pipeline),
+        (_input(dialect, "repo"), filters.repository),
+        (_input(dialect, "issue"), filters.issue),
     ):
         if value:
-            clauses.append(clause)
-            params.append(value)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _upgrade(paths: StateDir) -> None:
-    """Bring an older database's schema up to date first (a state directory no command has opened
-    since pipe was upgraded), as opening the store would."""
-    db = sqlite3.connect(f"{paths.db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)  # SQLITE
-    try:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    finally:
-        db.close()
-    if version < len(MIGRATIONS):
-        Connection(paths).close()
+            clauses.append(column == value)
+    return clauses
 
 
 def list_runs(paths: StateDir, filters: RunFilter, *, limit: int, offset: int) -> RunPage:
     """Runs `offset` to `offset + limit` of those matching `filters` in the state directory's
     database; an empty page when there is no database yet."""
-    if not paths.db.exists():
-        return RunPage([], 0, [])
-    _upgrade(paths)
-    db = sqlite3.connect(f"{paths.db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)  # SQLITE
-    db.row_factory = sqlite3.Row
-    try:
-        where, params = _where(filters)
-        count = db.execute(
-            f"SELECT COUNT(*) FROM runs JOIN pipelines ON pipelines.id = runs.pipeline_id{where}", params
-        )
-        total = int(count.fetchone()[0])
-        rows = db.execute(
-            f"{RUN_QUERY}{where} ORDER BY runs.created_at DESC LIMIT ? OFFSET ?", [*params, limit, offset]
-        )
-        runs = [decode(RunRecord, row) for row in rows]
-        names = [str(row[0]) for row in db.execute("SELECT DISTINCT name FROM pipelines ORDER BY name")]
-    finally:
-        db.close()
-    return RunPage(runs, total, names)
+    url = engines.store_url(paths)
+    sqlite = make_url(url).drivername == "sqlite"
+    if sqlite:
+        if not paths.db.exists():
+            return RunPage([], 0, [])
+        reader = engines.engine(url, read_only=True)
+        with reader.connect() as db:
+            current = migrate.revision(db)
+        if current != HEAD_REVISION:  # a state directory no command has opened since pipe was upgraded
+            Connection(paths).close()
+    else:
+        reader = engines.engine(url)
+    where = _where(reader.dialect.name, filters)
+    with reader.connect() as db:
+        count = select(func.count()).select_from(runs).join(pipelines, pipelines.c.id == runs.c.pipeline_id)
+        total = int(db.execute(count.where(*where)).scalar_one())
+        page = RUN_QUERY.where(*where).order_by(runs.c.created_at.desc()).limit(limit).offset(offset)
+        found = [decode(RunRecord, row) for row in db.execute(page).mappings()]
+        names = [
+            str(name) for name in db.execute(select(pipelines.c.name).distinct().order_by(pipelines.c.name)).scalars()
+        ]
+    return RunPage(found, total, names)

@@ -1,4 +1,5 @@
-"""Pipelines, runs, their step results and concurrency groups in the store."""
+"""Pipelines, runs, their step results and concurrency groups in the store (SQLAlchemy Core
+expressions over runner/store/tables.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import Select, delete, insert, select, update
+
 from runner.errors import UsageError
 from runner.names import RunStatus
-from runner.store.connection import Connection, DuplicateKey
+from runner.store.connection import Connection, Database, DuplicateKey
 from runner.store.records import ResumeState, RunRecord, StepRecord, decode
+from runner.store.tables import concurrency_groups, pipelines, runs, steps
 
-RUN_QUERY = (
-    "SELECT runs.*, pipelines.name AS pipeline_name, pipelines.path AS pipeline_path"
-    " FROM runs JOIN pipelines ON pipelines.id = runs.pipeline_id"
-)
+# A run's row with its pipeline's name and path (what RunRecord decodes).
+RUN_QUERY: Select[Any] = select(
+    runs, pipelines.c.name.label("pipeline_name"), pipelines.c.path.label("pipeline_path")
+).join_from(runs, pipelines, runs.c.pipeline_id == pipelines.c.id)
 _RUN_FIELDS = frozenset(
     {"status", "current_step", "resume_state", "error", "started_at", "finished_at", "pid", "workspace"}
 )
@@ -46,14 +50,12 @@ class RunTables(Connection):
     def add_pipeline(self, name: str, path: str, digest: str, definition: str) -> int:
         """The id of the stored pipeline with this digest, storing it first if new."""
         with self.transaction() as db:
-            row = db.execute("SELECT id FROM pipelines WHERE digest = ?", (digest,)).fetchone()
-            if row:
-                return int(row[0])
-            cursor = db.execute(
-                "INSERT INTO pipelines (name, path, digest, definition, created_at) VALUES (?, ?, ?, ?, ?)",
-                (name, path, digest, definition, time.time()),
+            db.execute(
+                self._upsert(pipelines)
+                .values(name=name, path=path, digest=digest, definition=definition, created_at=time.time())
+                .on_conflict_do_nothing(index_elements=["digest"])
             )
-            return int(cursor.lastrowid or 0)
+            return int(db.execute(select(pipelines.c.id).where(pipelines.c.digest == digest)).scalar_one())
 
     def create_run(
         self,
@@ -77,7 +79,7 @@ class RunTables(Connection):
             try:
                 return self._insert_run(pipeline_id, inputs, trigger, group, lease, is_alive, parent)
             except DuplicateKey as error:
-                if "runs.id" not in str(error):
+                if "runs.id" not in str(error) and "runs_pkey" not in str(error):  # SQLite's words, PostgreSQL's
                     raise
         raise RuntimeError("could not find a free run id")
 
@@ -93,54 +95,65 @@ class RunTables(Connection):
     ) -> str:
         now = time.time()
         run_id = new_run_id(now)
+        owner, host, seconds = lease if lease is not None else (None, None, 0.0)
+        parent_id, child_key = parent if parent is not None else (None, None)
         with self.transaction() as db:
-            if group is not None:
-                self._check_group(group, now, lease, is_alive)
-            owner, host, seconds = lease if lease is not None else (None, None, 0.0)
-            parent_id, child_key = parent if parent is not None else (None, None)
             db.execute(
-                "INSERT INTO runs (id, pipeline_id, status, inputs, workspace, trigger, created_at, pid,"
-                " lease_owner, lease_until, host, parent_id, child_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    pipeline_id,
-                    RunStatus.PENDING.value,
-                    json.dumps(dict(inputs)),
-                    "",
-                    trigger,
-                    now,
-                    os.getpid(),
-                    owner,
-                    now + seconds if owner else None,
-                    host,
-                    parent_id,
-                    child_key,
-                ),
+                insert(runs).values(
+                    id=run_id,
+                    pipeline_id=pipeline_id,
+                    status=RunStatus.PENDING.value,
+                    inputs=json.dumps(dict(inputs)),
+                    workspace="",
+                    trigger=trigger,
+                    created_at=now,
+                    pid=os.getpid(),
+                    lease_owner=owner,
+                    lease_until=now + seconds if owner else None,
+                    host=host,
+                    parent_id=parent_id,
+                    child_key=child_key,
+                )
             )
             if group is not None:
-                db.execute(
-                    "INSERT INTO concurrency_groups (name, run_id) VALUES (?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET run_id = excluded.run_id",
-                    (group, run_id),
-                )
+                self._take_group(db, group, run_id, now, lease, is_alive)
         return run_id
 
-    def _check_group(
-        self, group: str, now: float, lease: tuple[str, str, float] | None, is_alive: Callable[[int], bool] | None
+    def _take_group(
+        self,
+        db: Database,
+        group: str,
+        run_id: str,
+        now: float,
+        lease: tuple[str, str, float] | None,
+        is_alive: Callable[[int], bool] | None,
     ) -> None:
-        """Raise GroupBusy when a live run holds `group`: pending or running with a lease not yet
-        expired, unless it is on this host and its process is dead. Called inside the transaction."""
-        holder = self._one(
-            "SELECT runs.id, runs.lease_until, runs.host, runs.pid, runs.status FROM concurrency_groups"
-            " JOIN runs ON runs.id = concurrency_groups.run_id WHERE concurrency_groups.name = ?",
-            (group,),
+        """Make `run_id` the holder of `group`, inside the caller's transaction; raise GroupBusy
+        (rolling the new run back) when a live run holds it: pending or running with a lease not yet
+        expired, unless it is on this host and its process is dead. The group's row is inserted if
+        new, then locked (`FOR UPDATE`), so of two processes taking one group the second waits for
+        the first's commit and then sees its holder."""
+        db.execute(
+            self._upsert(concurrency_groups)
+            .values(name=group, run_id=run_id)
+            .on_conflict_do_nothing(index_elements=["name"])
         )
-        if holder is None or holder["status"] not in _LIVE or not holder["lease_until"]:
-            return
-        local = lease is not None and holder["host"] == lease[1]
-        dead = local and holder["pid"] and is_alive is not None and not is_alive(holder["pid"])
-        if holder["lease_until"] > now and not dead:
-            raise GroupBusy(group, holder["id"])
+        holder = (
+            db.execute(
+                select(runs.c.id, runs.c.lease_until, runs.c.host, runs.c.pid, runs.c.status)
+                .join_from(concurrency_groups, runs, runs.c.id == concurrency_groups.c.run_id)
+                .where(concurrency_groups.c.name == group)
+                .with_for_update(of=concurrency_groups)
+            )
+            .mappings()
+            .one()
+        )
+        if holder["id"] != run_id and holder["status"] in _LIVE and holder["lease_until"]:
+            local = lease is not None and holder["host"] == lease[1]
+            dead = local and holder["pid"] and is_alive is not None and not is_alive(holder["pid"])
+            if holder["lease_until"] > now and not dead:
+                raise GroupBusy(group, holder["id"])
+        db.execute(update(concurrency_groups).where(concurrency_groups.c.name == group).values(run_id=run_id))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set columns of a run (`status` a RunStatus or its value, `resume_state` a ResumeState);
@@ -154,9 +167,8 @@ class RunTables(Connection):
             state: ResumeState = fields["resume_state"]
             fields["resume_state"] = json.dumps(state.as_dict())
         fields["heartbeat_at"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in fields)
         with self.transaction() as db:
-            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+            db.execute(update(runs).where(runs.c.id == run_id).values(**fields))
 
     def save_resume_state(self, run_id: str, state: ResumeState) -> None:
         """Keep what a resume of the run must use again (see ResumeState)."""
@@ -164,8 +176,8 @@ class RunTables(Connection):
 
     def runs(self, limit: int = 50, status: str | None = None) -> list[RunRecord]:
         """The newest runs first, at most `limit`, only those in `status` when given."""
-        where, params = ("WHERE runs.status = ?", (status,)) if status else ("", ())
-        rows = self._all(f"{RUN_QUERY} {where} ORDER BY runs.created_at DESC LIMIT ?", (*params, limit))
+        query = RUN_QUERY.where(runs.c.status == status) if status else RUN_QUERY
+        rows = self._all(query.order_by(runs.c.created_at.desc()).limit(limit))
         return [decode(RunRecord, row) for row in rows]
 
     def run(self, run_id: str) -> RunRecord:
@@ -174,62 +186,63 @@ class RunTables(Connection):
         Raises UsageError when no run (or more than one) matches.
         """
         if run_id == "latest":
-            rows = self._all(f"{RUN_QUERY} ORDER BY runs.created_at DESC LIMIT 1")
+            rows = self._all(RUN_QUERY.order_by(runs.c.created_at.desc()).limit(1))
         else:
-            rows = self._all(f"{RUN_QUERY} WHERE runs.id LIKE ? LIMIT 2", (run_id + "%",))
+            rows = self._all(RUN_QUERY.where(runs.c.id.startswith(run_id, autoescape=True)).limit(2))
         if not rows:
-            raise UsageError(f"no run {run_id!r} in {self.path}")
+            raise UsageError(f"no run {run_id!r} in {self.where}")
         if len(rows) > 1:
             raise UsageError(f"run id {run_id!r} is ambiguous; give more characters")
         return decode(RunRecord, rows[0])
 
     def children(self, parent_id: str) -> list[RunRecord]:
         """The child runs of a run, oldest first."""
-        rows = self._all(f"{RUN_QUERY} WHERE runs.parent_id = ? ORDER BY runs.created_at", (parent_id,))
+        rows = self._all(RUN_QUERY.where(runs.c.parent_id == parent_id).order_by(runs.c.created_at))
         return [decode(RunRecord, row) for row in rows]
 
     def pipeline_definition(self, run_id: str) -> str:
         """The pipeline text the run was started with."""
         row = self._one(
-            "SELECT definition FROM pipelines JOIN runs ON runs.pipeline_id = pipelines.id WHERE runs.id = ?", (run_id,)
+            select(pipelines.c.definition)
+            .join_from(pipelines, runs, runs.c.pipeline_id == pipelines.c.id)
+            .where(runs.c.id == run_id)
         )
         assert row is not None, f"no run {run_id}"
-        return str(row[0])
+        return str(row["definition"])
 
     def record_step(self, run_id: str, record: StepRecord) -> None:
         """Store (or replace) a step's result."""
+        values = {
+            "run_id": run_id,
+            "step_id": record.step_id,
+            "iteration": record.iteration,
+            "position": record.position,
+            "outcome": record.outcome,
+            "conclusion": record.conclusion,
+            "attempts": record.attempts,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "outputs": json.dumps(record.outputs),
+            "error": record.error,
+            "start_mark": record.start_mark,
+            "end_mark": record.end_mark,
+        }
+        statement = self._upsert(steps).values(values)
+        keys = ("run_id", "step_id", "iteration")
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO steps (run_id, step_id, iteration, position, outcome, conclusion, attempts,"
-                " started_at, finished_at, outputs, error, start_mark, end_mark)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, step_id, iteration) DO UPDATE SET position = excluded.position,"
-                " outcome = excluded.outcome, conclusion = excluded.conclusion, attempts = excluded.attempts,"
-                " started_at = excluded.started_at, finished_at = excluded.finished_at, outputs = excluded.outputs,"
-                " error = excluded.error, start_mark = excluded.start_mark, end_mark = excluded.end_mark",
-                (
-                    run_id,
-                    record.step_id,
-                    record.iteration,
-                    record.position,
-                    record.outcome,
-                    record.conclusion,
-                    record.attempts,
-                    record.started_at,
-                    record.finished_at,
-                    json.dumps(record.outputs),
-                    record.error,
-                    record.start_mark,
-                    record.end_mark,
-                ),
+                statement.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={name: statement.excluded[name] for name in values if name not in keys},
+                )
             )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         """A run's step results in pipeline order (by position, then repeat iteration)."""
-        rows = self._all("SELECT * FROM steps WHERE run_id = ? ORDER BY position, iteration", (run_id,))
+        rows = self._all(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.position, steps.c.iteration))
         return [decode(StepRecord, row) for row in rows]
 
     def delete_steps(self, run_id: str, positions_from: int) -> None:
         """Forget the results of steps at `positions_from` and later (they will run again)."""
         with self.transaction() as db:
-            db.execute("DELETE FROM steps WHERE run_id = ? AND position >= ?", (run_id, positions_from))
+            db.execute(delete(steps).where(steps.c.run_id == run_id, steps.c.position >= positions_from))

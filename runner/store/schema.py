@@ -1,10 +1,9 @@
-"""The schema of the state database, as the migrations that build it: MIGRATIONS[n - 1] takes a
-database from version n - 1 to n (the version is kept by the connection: runner/store/connection.py).
-A migration is `;`-separated statements run in one transaction. Never edit a released migration:
-add one. The `CHECK` lists of statuses equal the enums of runner/names.py (tests/test_store_names.py).
-
-The DDL is SQLite's. A second backend would spell these differently: `INTEGER PRIMARY KEY` as an
-auto-assigned row id (an identity column), `WITHOUT ROWID` (manifest), REAL times (double precision).
+"""LEGACY, kept only for the bridge of runner/store/migrate.py: the hand-written SQLite migrations
+pipe used before Alembic. MIGRATIONS[n - 1] took a database from `PRAGMA user_version` n - 1 to n;
+a migration is `;`-separated statements run in one transaction. An older SQLite state directory is
+brought to version 8 by these once, then stamped at the Alembic baseline (runner/store/migrations/
+versions/0008_baseline.py, the same schema). Never edit or extend them: the schema is
+runner/store/tables.py and changes by Alembic revision.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from runner.errors import UsageError
 from runner.names import Outcome
 from runner.store import StepRecord, Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # each test on SQLite, then PostgreSQL
+
 Change = tuple[str, str, dict[str, Any]]  # (type, target, data)
 
 
