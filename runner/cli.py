@@ -23,6 +23,7 @@ from runner.commands.options import (
     shown,
     state_dir_of,
     state_option,
+    store_url_option,
 )
 from runner.error_handler import run_guarded
 from runner.errors import ExitCode
@@ -31,6 +32,7 @@ from runner.names import Decision, RunStatus, ThreadState
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipe")
+@store_url_option
 def cli() -> None:
     """pipe: declarative YAML pipelines run step by step in Docker sandboxes.
 

@@ -7,6 +7,7 @@ module at import time, so `pipe --help` starts fast.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -28,6 +29,28 @@ def state_option(command: F) -> F:
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="Where runs are stored (default: $PIPE_HOME, else ./.pipe).",
+    )(command)
+
+
+def store_url_option(command: F) -> F:
+    """`--store-url URL` (env PIPE_STORE_URL), a global option of `pipe`: the database of the store
+    (runner/store/engines.py). Set for the process, so every store it opens, and every `pipe` it
+    starts, uses it."""
+
+    def remember(_context: click.Context, _parameter: click.Parameter, value: str | None) -> str | None:
+        if value:
+            os.environ["PIPE_STORE_URL"] = value
+        return value
+
+    return click.option(
+        "--store-url",
+        envvar="PIPE_STORE_URL",
+        metavar="URL",
+        expose_value=False,
+        is_eager=True,
+        callback=remember,
+        help="The store's database: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+        "(env PIPE_STORE_URL; default: state.db in the state directory).",
     )(command)
 
 

@@ -26,7 +26,8 @@ class AttemptTables(Connection):
         step the run's current one; returns the attempt's id."""
         with self.transaction() as db:
             result = db.execute(
-                insert(attempts).values(
+                insert(attempts)
+                .values(
                     run_id=run_id,
                     step_id=step_id,
                     iteration=iteration,
@@ -35,9 +36,10 @@ class AttemptTables(Connection):
                     started_at=started_at,
                     log_path=str(log_path),
                 )
+                .returning(attempts.c.id)
             )
             db.execute(update(runs).where(runs.c.id == run_id).values(current_step=step_id, heartbeat_at=time.time()))
-            return int(result.inserted_primary_key[0])
+            return int(result.scalar_one())
 
     def finish_attempt(
         self,

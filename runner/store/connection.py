@@ -17,9 +17,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Connection as Database
+import sqlalchemy
 from sqlalchemy import RowMapping, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,7 @@ from sqlalchemy.sql import Executable
 from runner.statedir import StateDir
 from runner.store import engines, migrate
 
+Database: TypeAlias = sqlalchemy.Connection  # an open connection, inside a transaction in the table modules
 DuplicateKey = IntegrityError  # what an INSERT of an existing key raises, on either database
 Upsert = sqlite.Insert | postgresql.Insert
 

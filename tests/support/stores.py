@@ -10,6 +10,8 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -66,3 +68,33 @@ def check_list(store: Store, table: str, column: str) -> set[str]:
         if re.match(rf"\(*\s*{column}\b", sql):
             return set(re.findall(r"'([^']*)'", sql))
     raise AssertionError(f"no CHECK on {table}.{column}: {constraints}")
+
+
+def race(state_dir: str, what: str, key: str, index: int, start: Any, results: Any) -> None:
+    """One of several processes racing for one thing in the store of `state_dir` (the database
+    $PIPE_STORE_URL names, inherited): `group` (create a run holding concurrency group `key`),
+    `lease` (acquire run `key`'s lease) or `approve` (decide run `key`'s open approval). Puts
+    (index, "won" | "lost: <why>") on `results`. Started with multiprocessing's spawn context."""
+    from runner.errors import UsageError
+    from runner.store import GroupBusy
+
+    store = Store(Path(state_dir))
+    try:
+        start.wait(30)
+        owner, host = f"racer-{index}", f"host-{index}"  # other hosts: no process check, leases count
+        try:
+            if what == "group":
+                pipeline = store.add_pipeline("p", "p.yml", "digest", "version: 1")
+                store.create_run(pipeline, {}, group=key, lease=(owner, host, 60.0), is_alive=lambda _pid: True)
+                outcome = "won"
+            elif what == "lease":
+                holder = store.acquire_lease(key, owner, host, 60.0, lambda _pid: True)
+                outcome = "won" if holder is None else f"lost: {holder}"
+            else:
+                store.decide(key, "approved", None, owner)
+                outcome = "won"
+        except (GroupBusy, UsageError) as error:
+            outcome = f"lost: {error}"
+        results.put((index, outcome))
+    finally:
+        store.close()

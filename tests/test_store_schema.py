@@ -1,0 +1,65 @@
+"""The Alembic migrations build exactly runner/store/tables.py's schema, on SQLite and PostgreSQL;
+the head revision is the one the store's fast path expects; and a database made by the old
+hand-written migrations (version 8) is stamped at the baseline without being rebuilt."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from runner.store import Store
+from runner.store.schema import MIGRATIONS
+from runner.store.tables import HEAD_REVISION, metadata
+
+
+def _scripts() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", "runner.store:migrations")
+    return ScriptDirectory.from_config(config)
+
+
+def test_the_head_revision_is_the_one_the_store_expects() -> None:
+    assert _scripts().get_heads() == [HEAD_REVISION]
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_a_new_database_equals_the_table_metadata(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    try:
+        with store.transaction() as db:
+            differences = compare_metadata(MigrationContext.configure(db), metadata)
+        assert differences == []
+        assert store.schema_version() == int(HEAD_REVISION)
+    finally:
+        store.close()
+
+
+def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    db = sqlite3.connect(tmp_path / "state.db")
+    try:
+        for script in MIGRATIONS:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 8")
+        db.execute("INSERT INTO deliveries (id, event, received_at) VALUES ('d1', 'issues', 1)")
+        db.commit()
+    finally:
+        db.close()
+    store = Store(tmp_path)
+    try:
+        delivery = store.delivery("d1")
+        assert store.schema_version() == 8 and delivery is not None and delivery.event == "issues"
+        assert store.record_delivery("d2", "push", None) and not store.record_delivery("d2", "push", None)
+    finally:
+        store.close()
+    db = sqlite3.connect(tmp_path / "state.db")
+    try:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+    finally:
+        db.close()
