@@ -8,12 +8,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from runner.names import AttemptStatus
 from runner.store.connection import Connection
 from runner.store.records import AttemptRecord, EventRecord, decode
 from runner.store.tables import attempts, events, runs
+
+# The hot writes of a step: constant statements, their values given at execution (SQLAlchemy's
+# compiled cache then costs nothing per call).
+_START = insert(attempts).returning(attempts.c.id)
+_CURRENT_STEP = update(runs).where(runs.c.id == bindparam("run_key"))
+_FINISH = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_key"))
+    .values(runtime=func.coalesce(bindparam("runtime_given", type_=attempts.c.runtime.type), attempts.c.runtime))
+)
+_EVENT = insert(events)
 
 
 class AttemptTables(Connection):
@@ -26,19 +37,18 @@ class AttemptTables(Connection):
         step the run's current one; returns the attempt's id."""
         with self.transaction() as db:
             result = db.execute(
-                insert(attempts)
-                .values(
-                    run_id=run_id,
-                    step_id=step_id,
-                    iteration=iteration,
-                    number=number,
-                    status=AttemptStatus.RUNNING.value,
-                    started_at=started_at,
-                    log_path=str(log_path),
-                )
-                .returning(attempts.c.id)
+                _START,
+                {
+                    "run_id": run_id,
+                    "step_id": step_id,
+                    "iteration": iteration,
+                    "number": number,
+                    "status": AttemptStatus.RUNNING.value,
+                    "started_at": started_at,
+                    "log_path": str(log_path),
+                },
             )
-            db.execute(update(runs).where(runs.c.id == run_id).values(current_step=step_id, heartbeat_at=time.time()))
+            db.execute(_CURRENT_STEP, {"run_key": run_id, "current_step": step_id, "heartbeat_at": time.time()})
             return int(result.scalar_one())
 
     def finish_attempt(
@@ -55,16 +65,16 @@ class AttemptTables(Connection):
         Raises ValueError for a status AttemptStatus does not have."""
         with self.transaction() as db:
             db.execute(
-                update(attempts)
-                .where(attempts.c.id == attempt_id)
-                .values(
-                    status=AttemptStatus(status).value,
-                    exit_code=exit_code,
-                    finished_at=finished_at,
-                    outputs=json.dumps(dict(outputs)),
-                    error=error,
-                    runtime=func.coalesce(runtime, attempts.c.runtime),
-                )
+                _FINISH,
+                {
+                    "attempt_key": attempt_id,
+                    "status": AttemptStatus(status).value,
+                    "exit_code": exit_code,
+                    "finished_at": finished_at,
+                    "outputs": json.dumps(dict(outputs)),
+                    "error": error,
+                    "runtime_given": runtime,
+                },
             )
 
     def attempts(self, run_id: str) -> list[AttemptRecord]:
@@ -90,9 +100,14 @@ class AttemptTables(Connection):
         """Record an event of the run (`kind` usually a runner.names.EventKind), stamped now."""
         with self.transaction() as db:
             db.execute(
-                insert(events).values(
-                    run_id=run_id, at=time.time(), kind=str(kind), step_id=step_id, data=json.dumps(dict(data or {}))
-                )
+                _EVENT,
+                {
+                    "run_id": run_id,
+                    "at": time.time(),
+                    "kind": str(kind),
+                    "step_id": step_id,
+                    "data": json.dumps(dict(data or {})),
+                },
             )
 
     def events(self, run_id: str, after: int = 0) -> list[EventRecord]:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.sql import Executable
 
 from runner.store.connection import Connection, Database
 from runner.store.records import ChangeRecord, decode
@@ -32,6 +33,13 @@ _MANIFEST_COLUMNS = (
     "st_mode",
     "links",
 )
+
+
+def _manifest_upsert(connection: Connection) -> Executable:
+    statement = connection._upsert(manifest)
+    return statement.on_conflict_do_update(
+        index_elements=["run_id", "path"], set_={name: statement.excluded[name] for name in _MANIFEST_COLUMNS[1:]}
+    )
 
 
 class ChangeTables(Connection):
@@ -77,12 +85,8 @@ class ChangeTables(Connection):
         """Insert or replace manifest rows (without run_id) inside the caller's transaction."""
         if not rows:
             return
-        statement = self._upsert(manifest)
         db.execute(
-            statement.on_conflict_do_update(
-                index_elements=["run_id", "path"],
-                set_={name: statement.excluded[name] for name in _MANIFEST_COLUMNS[1:]},
-            ),
+            self._statement("manifest_upsert", _manifest_upsert),
             [{"run_id": run_id, **dict(zip(_MANIFEST_COLUMNS, row, strict=True))} for row in rows],
         )
 

@@ -14,7 +14,7 @@ already covers it).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -29,6 +29,7 @@ from runner.statedir import StateDir
 from runner.store import engines, migrate
 
 Database: TypeAlias = sqlalchemy.Connection  # an open connection, inside a transaction in the table modules
+_STATEMENTS: dict[tuple[str, str], Executable] = {}
 DuplicateKey = IntegrityError  # what an INSERT of an existing key raises, on either database
 Upsert = sqlite.Insert | postgresql.Insert
 
@@ -113,6 +114,16 @@ class Connection:
     def _upsert(self, table: Table) -> Upsert:
         """`INSERT` with `ON CONFLICT` in this database's dialect (both spell it the same)."""
         return sqlite.insert(table) if self.sqlite else postgresql.insert(table)
+
+    def _statement(self, key: str, build: Callable[[Connection], Executable]) -> Executable:
+        """The statement `build(self)` makes, built once per process and dialect: the hot writes of a
+        step are constant statements given their values at execution, so SQLAlchemy finds them in its
+        compiled cache without building (or cache-keying) an expression per call."""
+        cache_key = (self._engine.dialect.name, key)
+        found = _STATEMENTS.get(cache_key)
+        if found is None:
+            found = _STATEMENTS[cache_key] = build(self)
+        return found
 
     def schema_version(self) -> int:
         """The schema's version: the number of the Alembic revision the database is at (8: the

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
+from sqlalchemy.sql import Executable
 
 from runner.errors import UsageError
 from runner.names import RunStatus
@@ -42,6 +43,18 @@ def new_run_id(now: float | None = None) -> str:
     retries the rare collision)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
     return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def _record_step(connection: Connection) -> Executable:
+    statement = connection._upsert(steps)
+    keys = ("run_id", "step_id", "iteration")
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c.name: statement.excluded[c.name] for c in steps.c if c.name not in keys}
+    )
+
+
+def _update_run(_connection: Connection) -> Executable:
+    return update(runs).where(runs.c.id == bindparam("run_key"))  # SET: the columns the parameters name
 
 
 class RunTables(Connection):
@@ -168,7 +181,7 @@ class RunTables(Connection):
             fields["resume_state"] = json.dumps(state.as_dict())
         fields["heartbeat_at"] = time.time()
         with self.transaction() as db:
-            db.execute(update(runs).where(runs.c.id == run_id).values(**fields))
+            db.execute(self._statement("update_run", _update_run), {"run_key": run_id, **fields})
 
     def save_resume_state(self, run_id: str, state: ResumeState) -> None:
         """Keep what a resume of the run must use again (see ResumeState)."""
@@ -227,15 +240,8 @@ class RunTables(Connection):
             "start_mark": record.start_mark,
             "end_mark": record.end_mark,
         }
-        statement = self._upsert(steps).values(values)
-        keys = ("run_id", "step_id", "iteration")
         with self.transaction() as db:
-            db.execute(
-                statement.on_conflict_do_update(
-                    index_elements=list(keys),
-                    set_={name: statement.excluded[name] for name in values if name not in keys},
-                )
-            )
+            db.execute(self._statement("record_step", _record_step), values)
 
     def steps(self, run_id: str) -> list[StepRecord]:
         """A run's step results in pipeline order (by position, then repeat iteration)."""
