@@ -3,9 +3,13 @@ attempts, events, recorded changes, approvals, leases, threads (with their specs
 and webhook deliveries.
 
 `Store` is the one front: its methods come from one class per concern (runs, attempts, changes,
-approvals, leases, threads, deliveries), all over one connection (runner/store/connection.py: SQLite in WAL mode, one
-transaction per write, so the store survives `kill -9` at any point; the schema in schema.py,
-upgraded on open). Reads return the records of records.py, statuses decoded into the enums of
+approvals, leases, threads, deliveries), all over one connection (runner/store/connection.py), as
+SQLAlchemy Core expressions over the tables of tables.py. The database is $PIPE_STORE_URL
+(`pipe --store-url`): SQLite in the state directory by default (WAL), or PostgreSQL shared by many
+machines (engines.py). One transaction per write, so the store survives `kill -9` at any point;
+claims (leases, concurrency groups, approvals, thread moves) lock the rows they decide from. The
+schema is brought up to date on open by Alembic (migrate.py, migrations/; older SQLite state
+directories pass once through the legacy migrations of schema.py). Reads return the records of records.py, statuses decoded into the enums of
 runner/names.py. Timestamps are epoch seconds (float). Callers mask secrets before they write.
 Layering and the life of a run are described in docs/architecture.md.
 """
