@@ -15,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner.store import Store, StepRecord
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner.store import StepRecord, Store  # the checkout's runner, not an installed one
 
 
 def one_step(store: Store, run_id: str, index: int, log: Path) -> None:

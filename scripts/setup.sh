@@ -252,6 +252,15 @@ SETUP_PG_USER="${SETUP_PG_USER:-pipe}"
 SETUP_PG_PASSWORD="${SETUP_PG_PASSWORD:-pipe}"
 SETUP_PG_DB="${SETUP_PG_DB:-pipe_test}"
 SETUP_PG_PORT="${SETUP_PG_PORT:-5432}"
+
+# psql as the cluster's superuser (postgres) over its local socket, from / (which it can read).
+setup_pg_admin() {
+    if [ "$(id -u)" = 0 ]; then
+        (cd / && runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA -p "$SETUP_PG_PORT" "$@")
+    else
+        (cd / && sudo -u postgres psql -v ON_ERROR_STOP=1 -qtA -p "$SETUP_PG_PORT" "$@")
+    fi
+}
 setup_postgres() {
     local url="postgresql://$SETUP_PG_USER:$SETUP_PG_PASSWORD@127.0.0.1:$SETUP_PG_PORT/$SETUP_PG_DB"
     if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
@@ -270,17 +279,15 @@ setup_postgres() {
         $SETUP_SUDO_CMD pg_ctlcluster "$version" "$cluster" start -- -o "-c listen_addresses=127.0.0.1" \
             || { setup_fail "pg_ctlcluster $version $cluster start failed"; return 1; }
     fi
-    local psql=(env -C / $SETUP_SUDO_CMD runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA -p "$port")
-    [ "$(id -u)" = 0 ] || psql=(env -C / sudo -u postgres psql -v ON_ERROR_STOP=1 -qtA -p "$port")
     for _ in $(seq 30); do
-        "${psql[@]}" -c 'SELECT 1' >/dev/null 2>&1 && break
+        setup_pg_admin -c 'SELECT 1' >/dev/null 2>&1 && break
         sleep 1
     done
-    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = '$SETUP_PG_USER'")" != 1 ]; then
-        "${psql[@]}" -c "CREATE ROLE $SETUP_PG_USER LOGIN CREATEDB PASSWORD '$SETUP_PG_PASSWORD'" || return 1
+    if [ "$(setup_pg_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$SETUP_PG_USER'")" != 1 ]; then
+        setup_pg_admin -c "CREATE ROLE $SETUP_PG_USER LOGIN CREATEDB PASSWORD '$SETUP_PG_PASSWORD'" || return 1
     fi
-    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$SETUP_PG_DB'")" != 1 ]; then
-        "${psql[@]}" -c "CREATE DATABASE $SETUP_PG_DB OWNER $SETUP_PG_USER" || return 1
+    if [ "$(setup_pg_admin -c "SELECT 1 FROM pg_database WHERE datname = '$SETUP_PG_DB'")" != 1 ]; then
+        setup_pg_admin -c "CREATE DATABASE $SETUP_PG_DB OWNER $SETUP_PG_USER" || return 1
     fi
     export PIPE_TEST_POSTGRES_URL="$url"
     setup_say "PostgreSQL answers: PIPE_TEST_POSTGRES_URL=postgresql://$SETUP_PG_USER:***@127.0.0.1:$port/$SETUP_PG_DB"

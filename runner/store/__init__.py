@@ -9,8 +9,9 @@ SQLAlchemy Core expressions over the tables of tables.py. The database is $PIPE_
 machines (engines.py). One transaction per write, so the store survives `kill -9` at any point;
 claims (leases, concurrency groups, approvals, thread moves) lock the rows they decide from. The
 schema is brought up to date on open by Alembic (migrate.py, migrations/; older SQLite state
-directories pass once through the legacy migrations of schema.py). Reads return the records of records.py, statuses decoded into the enums of
-runner/names.py. Timestamps are epoch seconds (float). Callers mask secrets before they write.
+directories pass once through the legacy migrations of schema.py). Reads return the records of
+records.py, statuses decoded into the enums of runner/names.py. Timestamps are epoch seconds
+(float). Callers mask secrets before they write.
 Layering and the life of a run are described in docs/architecture.md.
 """
 
