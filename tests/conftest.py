@@ -93,6 +93,24 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _store_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With PIPE_TEST_STORE=postgresql the whole suite runs on PostgreSQL: every test's stores use a
+    fresh schema of the server --store-url / $PIPE_TEST_POSTGRES_URL names (as each test's state
+    directory starts empty on SQLite). Tests parametrized by `store_backend` choose their own."""
+    if os.environ.get("PIPE_TEST_STORE") != "postgresql" or "store_backend" in request.fixturenames:
+        yield
+        return
+    from tests.support.stores import fresh_schema, postgres_server
+
+    server = postgres_server(request.config.getoption("--store-url"))
+    if server is None:
+        pytest.fail("PIPE_TEST_STORE=postgresql needs --store-url or $PIPE_TEST_POSTGRES_URL")
+    with fresh_schema(server) as url:
+        monkeypatch.setenv("PIPE_STORE_URL", url)
+        yield
+
+
 @pytest.fixture
 def github(tmp_path: Path) -> Iterator[GitHubServer]:
     """The test GitHub server, reachable from sandboxes; stopped after the test."""
