@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.store import Store
 from tests.support.github import TOKEN, start_github
 from tests.support.leaks import leaks
 
@@ -146,14 +146,14 @@ def trial(root: Path, delay: float | None, signal_number: int = signal.SIGKILL) 
         seconds = time.monotonic() - started
         if _status(state) != "succeeded":
             problems.append(f"the run ended {_status(state)}")
-        db = sqlite3.connect(state / "state.db")
+        store = Store(state)  # the database $PIPE_STORE_URL names, as the pipe processes above used
         try:
-            if db.execute("PRAGMA integrity_check").fetchone() != ("ok",):
+            if store.sqlite and store.execute_text("PRAGMA integrity_check")[0]["integrity_check"] != "ok":
                 problems.append("integrity_check failed")
-            run_ids = [row[0] for row in db.execute("SELECT id FROM runs")]
-            running = db.execute("SELECT COUNT(*) FROM attempts WHERE status = 'running'").fetchone()[0]
+            run_ids = [run.id for run in store.runs(limit=1000)]
+            running = sum(a.status == "running" for run_id in run_ids for a in store.attempts(run_id))
         finally:
-            db.close()
+            store.close()
         if running:
             problems.append(f"{running} attempt(s) left running")
         if _containers(run_ids):
@@ -177,12 +177,12 @@ def trial(root: Path, delay: float | None, signal_number: int = signal.SIGKILL) 
 
 
 def _status(state: Path) -> str:
-    db = sqlite3.connect(state / "state.db")
+    store = Store(state)
     try:
-        row = db.execute("SELECT status FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
-        return str(row[0]) if row else "none"
+        runs = store.runs(limit=1)
+        return str(runs[0].status) if runs else "none"
     finally:
-        db.close()
+        store.close()
 
 
 def _comment_kind(body: str) -> str:
