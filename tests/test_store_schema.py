@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from runner.store import Store
 from runner.store.schema import MIGRATIONS
 from runner.store.tables import HEAD_REVISION, metadata
+from tests.support.cli import Cli
 
 
 def _scripts() -> ScriptDirectory:
@@ -63,3 +64,18 @@ def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(tmp_
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
     finally:
         db.close()
+
+
+def test_store_url_selects_the_database_and_a_foreign_one_is_exit_2(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PIPE_STORE_URL", raising=False)  # restored after the test: --store-url sets it
+    elsewhere = tmp_path / "elsewhere.db"
+    result = cli("--store-url", f"sqlite:///{elsewhere}", "runs", "--state-dir", str(tmp_path / "state"))
+    assert result.code == 0, result.err
+    assert elsewhere.exists() and not (tmp_path / "state" / "state.db").exists()
+    result = cli("--store-url", "mysql://u@h/db", "runs", "--state-dir", str(tmp_path / "state"))
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "PIPE_STORE_URL: 'mysql' is not a store pipe supports (sqlite:///PATH, postgresql://...)"
+    ]
