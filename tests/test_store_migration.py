@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from runner.names import AttemptStatus, RunStatus
 from runner.store import ResumeState, RunState, Store
 from runner.store.schema import MIGRATIONS
@@ -17,6 +19,12 @@ RESUME: dict[str, Any] = {
     "forge": {"forge": "local", "repo": "r", "directory": "/f"},
     "default_image": "img:1",
 }
+
+
+@pytest.fixture(autouse=True)
+def _on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge is SQLite's, whatever database the suite's stores use (PIPE_TEST_STORE)."""
+    monkeypatch.delenv("PIPE_STORE_URL", raising=False)
 
 
 def _version_6(state: Path) -> None:

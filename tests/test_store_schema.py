@@ -41,7 +41,10 @@ def test_a_new_database_equals_the_table_metadata(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(tmp_path: Path) -> None:
+def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PIPE_STORE_URL", raising=False)  # SQLite's legacy bridge, whatever the suite's store
     tmp_path.mkdir(exist_ok=True)
     db = sqlite3.connect(tmp_path / "state.db")
     try:
@@ -69,7 +72,7 @@ def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(tmp_
 def test_store_url_selects_the_database_and_a_foreign_one_is_exit_2(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("PIPE_STORE_URL", raising=False)  # restored after the test: --store-url sets it
+    monkeypatch.setenv("PIPE_STORE_URL", "")  # empty: the default; put back after the test (--store-url sets it)
     elsewhere = tmp_path / "elsewhere.db"
     result = cli("--store-url", f"sqlite:///{elsewhere}", "runs", "--state-dir", str(tmp_path / "state"))
     assert result.code == 0, result.err

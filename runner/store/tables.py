@@ -21,16 +21,36 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     Table,
-    Text,
     UniqueConstraint,
     text,
 )
+from sqlalchemy import Text as SqlText
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 # The Alembic revision the metadata below equals (runner/store/migrations/versions/): a store whose
 # database is at this revision needs no migration, so opening one never loads Alembic.
 HEAD_REVISION = "0008"
 
 metadata = MetaData()
+
+
+class Text(TypeDecorator[str]):
+    """TEXT, except that PostgreSQL refuses the NUL character in text while SQLite keeps it: there a
+    NUL in what a step or a person wrote (an error, a log path, a thread's reason) is stored as
+    U+FFFD, the replacement character, instead of failing the write. JSON columns are unaffected
+    (json.dumps writes NUL as the escape \\u0000)."""
+
+    impl = SqlText
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and dialect.name == "postgresql" and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return value
 
 
 def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:
