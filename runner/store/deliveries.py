@@ -9,17 +9,18 @@ from runner.store.records import DeliveryRecord, decode
 
 
 class DeliveryTables(Connection):
-    """Table `deliveries`: one row per X-GitHub-Delivery id seen."""
+    """Table `deliveries`: one row per X-GitHub-Delivery id seen, with its body's SHA-256 (unique)."""
 
-    def record_delivery(self, delivery_id: str, event: str, action: str | None) -> bool:
-        """Note delivery `delivery_id` (GitHub's X-GitHub-Delivery header) of `event` / `action`;
-        False when that id was recorded before (a replay: the caller ignores it). Atomic: of two
-        concurrent callers with one id, exactly one gets True."""
+    def record_delivery(self, delivery_id: str, event: str, action: str | None, body_sha256: str | None = None) -> bool:
+        """Note delivery `delivery_id` (GitHub's X-GitHub-Delivery header) of `event` / `action`
+        whose raw body has the hex SHA-256 `body_sha256`; False when that id or that body was
+        recorded before (a replay, whatever delivery id it carries: the caller ignores it).
+        Atomic: of two concurrent callers with one id or one body, exactly one gets True."""
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO deliveries (id, event, action, received_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (delivery_id, event, action, time.time()),
+                "INSERT INTO deliveries (id, event, action, received_at, body_sha256) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (delivery_id, event, action, time.time(), body_sha256),
             )
             return bool(cursor.rowcount)
 

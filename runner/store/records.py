@@ -211,13 +211,15 @@ class TransitionRecord:
 @dataclass(frozen=True)
 class DeliveryRecord:
     """A webhook delivery `pipe serve` received (`id` is GitHub's X-GitHub-Delivery), and the run
-    it started (None: it started none, or not yet)."""
+    it started (None: it started none, or not yet); `body_sha256` the hex SHA-256 of its raw body
+    (None for deliveries noted before migration 9)."""
 
     id: str
     event: str
     action: str | None
     received_at: float
     run_id: str | None
+    body_sha256: str | None = None
 
 
 R = TypeVar("R")
