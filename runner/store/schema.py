@@ -212,4 +212,8 @@ MIGRATIONS: tuple[str, ...] = (
         run_id TEXT
     )
     """,
+    # 9: the Celery worker (`host:pid` name) that executed the run, NULL for an in-process run
+    """
+    ALTER TABLE runs ADD COLUMN worker TEXT
+    """,
 )
