@@ -24,6 +24,7 @@ from runner.commands.options import (
     state_dir_of,
     state_option,
 )
+from runner.commands.workers import submit_command, worker_command, workers_command
 from runner.error_handler import run_guarded
 from runner.errors import ExitCode
 from runner.names import Decision, RunStatus, ThreadState
@@ -180,94 +181,9 @@ def run(
     )
 
 
-@cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
-@click.option("--wait", is_flag=True, help="Follow the run to its end and exit with its exit code, as `pipe run`.")
-@click.option("--queue", metavar="NAME", help="The Celery queue (default: pipe).")
-@click.option(
-    "--sandbox-image",
-    envvar="PIPE_SANDBOX_IMAGE",
-    metavar="IMAGE",
-    help="The image of every step that names none (default: pipe-sandbox).",
-)
-@click.option("--no-publish", is_flag=True, help="Print pushes and forge writes instead of making them.")
-@forge_options
-@state_option
-@json_option
-def submit(
-    file: str,
-    inputs: tuple[str, ...],
-    wait: bool,
-    queue: str | None,
-    sandbox_image: str | None,
-    no_publish: bool,
-    forge_kind: str | None,
-    forge_dir: Path | None,
-    repo: str | None,
-    api_url: str | None,
-    github_app_id: str | None,
-    github_app_key_file: Path | None,
-    state_dir: Path | None,
-    json_lines: bool,
-) -> int:
-    """Validate the pipeline in FILE, create its run and enqueue it for a worker (PIPE_BROKER_URL);
-    print the run's id. Secrets are the executing worker's own."""
-    from runner.commands.workers import submit_run
-
-    return submit_run(
-        file,
-        list(inputs),
-        state_dir=state_dir_of(state_dir),
-        out=sys.stdout,
-        forge_settings=forge_settings(forge_kind, forge_dir, repo, api_url, github_app_id, github_app_key_file),
-        publish=not no_publish,
-        default_image=sandbox_image,
-        queue=queue,
-        wait=wait,
-        json_lines=json_lines,
-    )
-
-
-@cli.command()
-@click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Runs executed at once.")
-@click.option("--queues", "-Q", multiple=True, metavar="NAME", help="Queues to take runs from (default: pipe).")
-@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
-@secret_options
-@state_option
-def worker(
-    concurrency: int,
-    queues: tuple[str, ...],
-    loglevel: str,
-    secret_files: tuple[Path, ...],
-    token_file: Path | None,
-    ca_bundle: Path | None,
-    host_root: str | None,
-    state_dir: Path | None,
-) -> int:
-    """Start a Celery worker (PIPE_BROKER_URL) executing submitted runs, named pipe.PID@HOST."""
-    from runner.commands.workers import run_worker
-
-    return run_worker(
-        state_dir=state_dir_of(state_dir),
-        concurrency=concurrency,
-        queues=[name for entry in queues for name in entry.split(",") if name],
-        secret_files=list(secret_files),
-        token_file=token_file,
-        ca_bundle=ca_bundle,
-        host_root=host_root,
-        loglevel=loglevel,
-    )
-
-
-@cli.command()
-@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for answers.")
-@json_option
-def workers(timeout: float, json_lines: bool) -> int:
-    """List the live workers (Celery inspect) and the runs each executes."""
-    from runner.commands.workers import list_workers
-
-    return list_workers(sys.stdout, json_lines=json_lines, timeout=timeout)
+# `pipe submit`, `pipe worker`, `pipe workers` (Celery execution): defined beside their functions.
+for _command in (submit_command, worker_command, workers_command):
+    cli.add_command(_command)
 
 
 @cli.group()

@@ -5,7 +5,6 @@ spread over three `pipe worker` processes (separate working directories, one sta
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

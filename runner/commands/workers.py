@@ -1,5 +1,6 @@
 """`pipe submit`, `pipe worker` and `pipe workers`: runs executed by Celery workers (runner/workers/).
-Each needs PIPE_BROKER_URL; without it they refuse with exit 2."""
+Each needs PIPE_BROKER_URL; without it they refuse with exit 2. Their click commands are defined
+here, at the end, and added to the command line by runner/cli.py (which stays under the size limit)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+import click
+
+from runner.commands.options import (
+    forge_options,
+    forge_settings,
+    json_option,
+    secret_options,
+    state_dir_of,
+    state_option,
+)
 from runner.errors import UsageError
 from runner.workers.app import broker_url
 
@@ -115,3 +126,87 @@ def list_workers(out: TextIO, *, json_lines: bool = False, timeout: float = 1.0)
     if not workers and not json_lines:
         print("no worker answered", file=out)
     return 0
+
+
+@click.command("submit")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
+@click.option("--wait", is_flag=True, help="Follow the run to its end and exit with its exit code, as `pipe run`.")
+@click.option("--queue", metavar="NAME", help="The Celery queue (default: pipe).")
+@click.option(
+    "--sandbox-image",
+    envvar="PIPE_SANDBOX_IMAGE",
+    metavar="IMAGE",
+    help="The image of every step that names none (default: pipe-sandbox).",
+)
+@click.option("--no-publish", is_flag=True, help="Print pushes and forge writes instead of making them.")
+@forge_options
+@state_option
+@json_option
+def submit_command(
+    file: str,
+    inputs: tuple[str, ...],
+    wait: bool,
+    queue: str | None,
+    sandbox_image: str | None,
+    no_publish: bool,
+    forge_kind: str | None,
+    forge_dir: Path | None,
+    repo: str | None,
+    api_url: str | None,
+    github_app_id: str | None,
+    github_app_key_file: Path | None,
+    state_dir: Path | None,
+    json_lines: bool,
+) -> int:
+    """Validate the pipeline in FILE, create its run and enqueue it for a worker (PIPE_BROKER_URL);
+    print the run's id. Secrets are the executing worker's own."""
+    return submit_run(
+        file,
+        list(inputs),
+        state_dir=state_dir_of(state_dir),
+        out=sys.stdout,
+        forge_settings=forge_settings(forge_kind, forge_dir, repo, api_url, github_app_id, github_app_key_file),
+        publish=not no_publish,
+        default_image=sandbox_image,
+        queue=queue,
+        wait=wait,
+        json_lines=json_lines,
+    )
+
+
+@click.command("worker")
+@click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Runs executed at once.")
+@click.option("--queues", "-Q", multiple=True, metavar="NAME", help="Queues to take runs from (default: pipe).")
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
+@secret_options
+@state_option
+def worker_command(
+    concurrency: int,
+    queues: tuple[str, ...],
+    loglevel: str,
+    secret_files: tuple[Path, ...],
+    token_file: Path | None,
+    ca_bundle: Path | None,
+    host_root: str | None,
+    state_dir: Path | None,
+) -> int:
+    """Start a Celery worker (PIPE_BROKER_URL) executing submitted runs, named pipe.PID@HOST."""
+    return run_worker(
+        state_dir=state_dir_of(state_dir),
+        concurrency=concurrency,
+        queues=[name for entry in queues for name in entry.split(",") if name],
+        secret_files=list(secret_files),
+        token_file=token_file,
+        ca_bundle=ca_bundle,
+        host_root=host_root,
+        loglevel=loglevel,
+    )
+
+
+@click.command("workers")
+@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for answers.")
+@json_option
+def workers_command(timeout: float, json_lines: bool) -> int:
+    """List the live workers (Celery inspect) and the runs each executes."""
+    return list_workers(sys.stdout, json_lines=json_lines, timeout=timeout)

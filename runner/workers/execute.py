@@ -84,13 +84,14 @@ def build_reporter(
     return Fanout(reporter, thread)
 
 
-def interrupt_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so a stopped run ends `cancelled` (exit 130)."""
+def interrupt_on_sigterm() -> Any:
+    """Turn SIGTERM into KeyboardInterrupt, so a stopped run ends `cancelled` (exit 130); returns
+    the handler it replaced (a worker's pool process puts it back after the run)."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    return signal.signal(signal.SIGTERM, handler)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
     reporter: Reporter = console
     store = Store(launch.state_dir)
     backend = make_backend("docker", host_root=launch.host_root)
-    interrupt_on_sigterm()
+    previous = interrupt_on_sigterm()
     try:
         credentials = load_credentials(pipeline, os.environ, forge, launch.token_file)
         state = RunState()
@@ -189,4 +190,15 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
         reporter.close()  # the last writes of the `report:` destinations are waited for within their grace
         backend.close()
         store.close()
+        if launch.worker is not None:  # a worker's pool process runs more runs: its own handler back
+            signal.signal(signal.SIGTERM, previous)
     return int(result.exit_code)
+
+
+def preload() -> None:
+    """Import what executing a run needs (the engine, the pipeline loader, the reporters, Docker's
+    client), so that a worker does it once, before its pool forks, instead of in every run."""
+    import importlib
+
+    for name in ("docker", "runner.backend", "runner.engine", "runner.pipeline.spec", "runner.reporters.console"):
+        importlib.import_module(name)
