@@ -16,6 +16,7 @@ from runner.names import EventKind, RunStatus
 from runner.resources import data_path
 from runner.store import Store
 from runner.workers.app import make_app
+from runner.workers.worker import live_workers
 from tests.support.agents import agent_image
 from tests.support.cli import Cli
 from tests.support.records import children_by_key
@@ -97,12 +98,18 @@ def test_submit_wait_exits_as_pipe_run(cli: Cli, tmp_path: Path, monkeypatch: py
 def test_a_task_delivered_three_times_runs_once(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     flush_broker()
     state = tmp_path / "state"
-    (tmp_path / "slow.yml").write_text(OK.replace('echo "$WORD"', 'echo "$WORD"; sleep 2'))
+    (tmp_path / "slow.yml").write_text(OK.replace('echo "$WORD"', 'echo "$WORD"; sleep 4'))
     monkeypatch.setenv("PIPE_BROKER_URL", broker())
     with workers(tmp_path, state, count=2, concurrency=1):
         submitted = cli("submit", str(tmp_path / "slow.yml"), "--state-dir", str(state))
         assert submitted.code == 0, submitted.err
         run_id = submitted.out.strip()
+        listed = False
+        for _ in range(20):  # `pipe workers` shows the run on the worker executing it
+            listed = any(run_id in worker.runs for worker in live_workers(broker(), 0.5))
+            if listed:
+                break
+        assert listed, "no live worker listed the run it executes"
         app = make_app(broker())
         for _ in range(2):  # as a redelivery would: the same run id again, while it runs and after
             app.send_task("pipe.execute_run", args=[run_id], queue="pipe")
