@@ -37,20 +37,33 @@ class RunState:
 @dataclass(frozen=True)
 class ResumeState:
     """What a resume must use again (column `runs.resume_state`): the run state, the forge as
-    `Forge.describe()` gave it (None: the run had none) and the default sandbox image."""
+    `Forge.describe()` gave it (None: the run had none) and the default sandbox image; and for a
+    run `pipe submit` created `pending`, whether the worker that executes it publishes."""
 
     state: RunState = field(default_factory=RunState)
     forge: dict[str, Any] | None = None
     default_image: str | None = None
+    publish: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape stored: {"state": {...}, "forge": {...} | null, "default_image": str | null}."""
-        return {"state": self.state.as_dict(), "forge": self.forge, "default_image": self.default_image}
+        """The JSON shape stored: {"state": {...}, "forge": {...} | null, "default_image": str | null,
+        "publish": bool}."""
+        return {
+            "state": self.state.as_dict(),
+            "forge": self.forge,
+            "default_image": self.default_image,
+            "publish": self.publish,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResumeState:
         """Decode the stored shape; missing keys (a run that never saved its state) take defaults."""
-        return cls(RunState(**(data.get("state") or {})), data.get("forge"), data.get("default_image"))
+        return cls(
+            RunState(**(data.get("state") or {})),
+            data.get("forge"),
+            data.get("default_image"),
+            data.get("publish", True),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class RunRecord:
     finished_at: float | None
     parent_id: str | None = None
     child_key: str | None = None
+    worker: str | None = None  # the Celery worker that executed it (runner/workers/), None in-process
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ RUN_QUERY = (
     " FROM runs JOIN pipelines ON pipelines.id = runs.pipeline_id"
 )
 _RUN_FIELDS = frozenset(
-    {"status", "current_step", "resume_state", "error", "started_at", "finished_at", "pid", "workspace"}
+    {"status", "current_step", "resume_state", "error", "started_at", "finished_at", "pid", "workspace", "worker"}
 )
 _LIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 

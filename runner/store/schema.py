@@ -218,4 +218,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT;
     CREATE UNIQUE INDEX deliveries_by_body ON deliveries(body_sha256)
     """,
+    # 10: the Celery worker (`host:pid` name) that executed the run, NULL for an in-process run
+    """
+    ALTER TABLE runs ADD COLUMN worker TEXT
+    """,
 )
