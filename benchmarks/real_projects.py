@@ -268,9 +268,9 @@ def hand_counts(output: str) -> str:
         for number, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", match[-1]):
             counts[words[word]] = int(number)
     elif tap := re.search(r"^# pass\s+(\d+)", output, re.M):
-        failed, skipped = re.search(r"^# fail\s+(\d+)", output, re.M), re.search(r"^# skip\s+(\d+)", output, re.M)
-        counts = {"passed": int(tap[1]), "failed": int(failed[1]) if failed else 0}
-        counts["skipped"] = int(skipped[1]) if skipped else 0
+        fails, skips = re.search(r"^# fail\s+(\d+)", output, re.M), re.search(r"^# skip\s+(\d+)", output, re.M)
+        counts = {"passed": int(tap[1]), "failed": int(fails[1]) if fails else 0}
+        counts["skipped"] = int(skips[1]) if skips else 0
     else:
         for word, key in (("PASS", "passed"), ("FAIL", "failed"), ("SKIP", "skipped")):
             counts[key] = len(re.findall(rf"^\s*--- {word}", output, re.M))

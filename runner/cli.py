@@ -25,6 +25,7 @@ from runner.commands.options import (
     state_option,
     store_url_option,
 )
+from runner.commands.workers import submit_command, worker_command, workers_command
 from runner.error_handler import run_guarded
 from runner.errors import ExitCode
 from runner.names import Decision, RunStatus, ThreadState
@@ -180,6 +181,11 @@ def run(
         default_image=sandbox_image,
         parent=(parent, child_key or "") if parent else None,
     )
+
+
+# `pipe submit`, `pipe worker`, `pipe workers` (Celery execution): defined beside their functions.
+for _command in (submit_command, worker_command, workers_command):
+    cli.add_command(_command)
 
 
 @cli.group()

@@ -7,6 +7,7 @@ paths below it. Nothing here creates anything; callers make the directories they
     runs/RUN/logs/                its attempt logs (STEP[.ITERATION].NUMBER.log) and tracebacks
     runs/RUN/sandboxes/           the control channels of its sandboxes (FIFOs, removed on resume)
     runs/RUN/children/            the output of its child runs (`pipeline` steps)
+    runs/RUN/worker.log           its console output, when a Celery worker executed it
     ca/                           the person's CA certificates (--ca-bundle), by digest
     forges/REPO-SLUG/records.json what a local forge recorded
     demo/forge/                   the forge of `pipe demo`
@@ -58,6 +59,11 @@ class RunDir:
     def children(self) -> Path:
         """The output of the run's child runs, one `KEY.log` each."""
         return self.root / "children"
+
+    @property
+    def worker_log(self) -> Path:
+        """The console output of the run when a Celery worker executed it (runner/workers/)."""
+        return self.root / "worker.log"
 
     def attempt_file(self, step_id: str, iteration: int, number: int, suffix: str = "log") -> Path:
         """`logs/STEP[.ITERATION].NUMBER.SUFFIX`: an attempt's log (`log`) or its saved traceback

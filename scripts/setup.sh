@@ -291,6 +291,24 @@ setup_postgres() {
     fi
     export PIPE_TEST_POSTGRES_URL="$url"
     setup_say "PostgreSQL answers: PIPE_TEST_POSTGRES_URL=postgresql://$SETUP_PG_USER:***@127.0.0.1:$port/$SETUP_PG_DB"
+# setup_redis [PORT]: a Redis for pipe's Celery broker (PIPE_BROKER_URL=redis://127.0.0.1:PORT/0) on
+# loopback only, with no persistence (no RDB snapshots, no AOF): Debian's redis-server, installed when
+# missing, started as a daemon unless one already answers on PORT (default 6379). Returns 1 when it
+# cannot be installed or does not answer within 10 s.
+setup_redis() {
+    local port="${1:-6379}" i
+    if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
+        return 0
+    fi
+    command -v redis-server >/dev/null 2>&1 || setup_apt_install redis-server || return 1
+    redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes --save '' --appendonly no \
+        --daemonize yes --logfile /tmp/pipe-redis-"$port".log --dir /tmp || return 1
+    for i in $(seq 1 50); do
+        redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.2
+    done
+    setup_fail "redis-server did not answer on 127.0.0.1:$port (see /tmp/pipe-redis-$port.log)"
+    return 1
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -29,12 +29,15 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Docker-marked tests skip where no engine answers, but fail when CI is set."""
+    """Docker-, browser- and redis-marked tests skip where what they need is missing, but fail when CI
+    is set."""
     from tests.support.docker import engine_problem
+    from tests.support.workers import broker_problem
 
     problems: dict[str, Callable[[], str | None]] = {
         "docker": engine_problem if any(item.get_closest_marker("docker") for item in items) else lambda: None,
         "browser": lambda: None if shutil.which("chromium") else "no chromium on PATH",
+        "redis": broker_problem if any(item.get_closest_marker("redis") for item in items) else lambda: None,
     }
     for marker, check in problems.items():
         problem = check()

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in (REPO / "pipelines").glob("*.yml"))
 # The inputs each shipped pipeline requires, for its dry run.
 REQUIRED = {"bug-triage": ["issue=1"], "issue-to-pr": ["issue=1"], "milestone": ["milestone=v1"],
-            "pr-review": ["pr=2"], "spec": ["idea=a todo app"]}  # fmt: skip
+            "pr-feedback": ["pr=2"], "pr-review": ["pr=2"], "spec": ["idea=a todo app"]}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -48,7 +48,7 @@ def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(
     tmp_path.mkdir(exist_ok=True)
     db = sqlite3.connect(tmp_path / "state.db")
     try:
-        for script in MIGRATIONS:
+        for script in MIGRATIONS[:8]:
             db.executescript(script)
         db.execute("PRAGMA user_version = 8")
         db.execute("INSERT INTO deliveries (id, event, received_at) VALUES ('d1', 'issues', 1)")
@@ -58,15 +58,38 @@ def test_a_version_8_database_is_stamped_at_the_baseline_and_keeps_its_rows(
     store = Store(tmp_path)
     try:
         delivery = store.delivery("d1")
-        assert store.schema_version() == 8 and delivery is not None and delivery.event == "issues"
+        assert store.schema_version() == int(HEAD_REVISION) and delivery is not None and delivery.event == "issues"
         assert store.record_delivery("d2", "push", None) and not store.record_delivery("d2", "push", None)
     finally:
         store.close()
     db = sqlite3.connect(tmp_path / "state.db")
     try:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD_REVISION,)]
     finally:
         db.close()
+
+
+def test_a_database_the_last_hand_written_migrations_reached_is_stamped_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hand-written migrations 9 and 10 are revisions 0009 and 0010: such a database is stamped at
+    its version and upgraded from there, never migrated twice."""
+    monkeypatch.delenv("PIPE_STORE_URL", raising=False)
+    db = sqlite3.connect(tmp_path / "state.db")
+    try:
+        for script in MIGRATIONS[:9]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 9")
+        db.commit()
+    finally:
+        db.close()
+    store = Store(tmp_path)
+    try:
+        assert store.schema_version() == int(HEAD_REVISION)
+        assert store.record_delivery("d1", "issues", None, "ab" * 32)
+        assert not store.record_delivery("d2", "issues", None, "ab" * 32)  # the same body again
+    finally:
+        store.close()
 
 
 def test_store_url_selects_the_database_and_a_foreign_one_is_exit_2(

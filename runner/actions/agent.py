@@ -8,11 +8,12 @@ prompt, never in the command. With `output-schema`, the final JSON (see runner/a
 `result-file` in the workspace) must satisfy the schema: an invalid one is asked for again with the
 errors added to the prompt, `max-invalid` times (default 2), then the step fails naming each error's
 path. The result's fields become outputs (`result` holds the whole JSON). A step that touches a
-`protect` glob (default `.github/workflows/**`) or changes more than `max-changed-files` files fails
-and its changes are put back. Both limits count what a later git/commit and git/push would carry,
-not only the work tree: the index and every new or moved ref of the workspace repository, compared
-by git on the host (runner/changes/gitsafety.py) with where HEAD was before the step; an agent that leaves
-a repository sending git elsewhere fails the same way.
+`protect` glob (default `.github/workflows/**`, runner/changes/protected.py) or changes more than
+`max-changed-files` files fails and its changes are put back. Both limits count what a later
+git/commit and git/push would carry, not only the work tree: the index and every new or moved ref
+of the workspace repository, compared by git on the host (runner/changes/gitsafety.py) with where
+HEAD was before the step; an agent that leaves a repository sending git elsewhere fails the same
+way. git/commit checks `protect` again on what it commits (later steps run the agent's code).
 
 A `command` that is exactly an agent's name (runner/agents/: claude, codex, aider, gemini, opencode,
 pipe-patch-agent) runs that CLI the way its module says: argv shell-quoted by pipe, prompt on stdin
@@ -44,6 +45,7 @@ from runner.actions.base import ActionContext, ActionResult
 from runner.agents import transcript
 from runner.agents.result import final_result, schema_errors
 from runner.changes import gitsafety
+from runner.changes.protected import protected_paths
 from runner.changes.snapshot import Workspace
 from runner.errors import InputRefused
 from runner.masking import Masker
@@ -72,7 +74,6 @@ else
   eval "$PIPE_AGENT_COMMAND \"\$PIPE_PROMPT_FILE\""
 fi
 """
-PROTECT = (".github/workflows/**",)
 MISSING = "pipe: agent CLI "
 RESUME_NOTE = (
     "Your previous reply did not match the required JSON schema:\n{errors}\n"
@@ -86,7 +87,8 @@ RETRY_NOTE = (
 
 @dataclass(frozen=True)
 class AgentArgs:
-    """agent's `with:` (see the module docstring); `protect` empty means PROTECT."""
+    """agent's `with:` (see the module docstring); `protect` empty means the default
+    (runner/changes/protected.py: PROTECT)."""
 
     command: str
     prompt: str
@@ -245,7 +247,6 @@ def _agent(ctx: ActionContext, args: AgentArgs, spec: agents.AgentSpec | None) -
     via = "stdin" if spec and spec.stdin else "file" if spec else args.prompt_via
     schema = load_schema(args.output_schema, ctx.base_dir) if args.output_schema else None
     limit = args.max_invalid
-    protect = list(args.protect or PROTECT)
     max_files, max_turns, max_cost = args.max_changed_files, args.max_turns, args.max_cost_usd
     result_file = args.result_file
     current = prompt
@@ -287,7 +288,7 @@ def _agent(ctx: ActionContext, args: AgentArgs, spec: agents.AgentSpec | None) -
             everything, unsafe = _changed_files(ctx), str(problem)
         made = _made_housekeeping(ctx, spec)  # removed when the step ends: not part of the change
         changed = [path for path in everything if path not in made]
-        touched = [path for path in everything if any(fnmatch.fnmatch(path, glob) for glob in protect)]
+        touched = protected_paths(everything, args.protect)
         if unsafe or touched or (max_files is not None and len(changed) > max_files):
             undone = ctx.undo_pending()
             reason = (

@@ -108,7 +108,9 @@ class ActionContext:
     `state_dir` is the run's state directory (caches, child logs), None when there is none;
     `secrets` the run's secret values by name; `token_file`, `default_image` and `ca_bundle` what
     the run was started with (a child run gets them too); `sandbox_user` (uid, gid) the step's
-    sandboxes run as."""
+    sandboxes run as; `submit_child(pipeline file, inputs, (run id, child key))` creates a child
+    run `pending` and enqueues it on the broker, returning its id (None: no broker, children are
+    local processes)."""
 
     run_id: str
     pipeline: str
@@ -135,6 +137,7 @@ class ActionContext:
     default_image: str | None = None
     ca_bundle: Path | None = None
     sandbox_user: tuple[int, int] = (1000, 1000)
+    submit_child: Callable[[Path, Mapping[str, Any], tuple[str, str]], str] | None = None
 
     def need_forge(self) -> Forge:
         """The forge; raises UsageError naming the step when the run has none."""

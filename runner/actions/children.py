@@ -16,6 +16,13 @@ re-reads the forge: see runner/changes/resume.py), and skipped ones start.
 Outputs: children (JSON: key, status, run, reason, pull_request), succeeded, failed, skipped, and
 `markdown` (a summary table).
 
+With a broker (PIPE_BROKER_URL, runner/workers/), a new child is not a local process: it is
+created `pending` and enqueued (`ctx.submit_child`), a Celery worker runs it, and this step
+watches its status in the store; `parallelism` still holds, as the parent submits no more than
+that many at once. Such a child's secrets are the worker's own (its environment and secret
+files), as nothing secret travels through the broker. A child resumed (the parent resumed) is
+still a local `pipe resume`.
+
 Secrets: a child gets its parent's secrets, all of them or only those `with: {secrets: [NAME...]}`
 lists (the others are also taken out of its environment), whether they came from the environment
 or a --secret-file. They and the child's inputs travel through a pipe the child reads once at
@@ -74,6 +81,7 @@ class Child:
     reason: str = ""
     process: Popen | None = field(default=None, repr=False)
     resumed_after: int | None = None  # the child's last event id before it was resumed
+    queued: bool = False  # submitted to the broker (ctx.submit_child), not yet finished
 
 
 def plan(items: list[Any], common: dict[str, Any]) -> list[Child]:
@@ -230,6 +238,8 @@ def pipeline(ctx: ActionContext, args: PipelineArgs) -> ActionResult:
     by_key = {child.key: child for child in children}
     while any(not child.status.done for child in children):
         for child in children:
+            if child.queued:
+                _poll_queued(ctx, child)
             if child.process is not None and child.process.poll() is not None:
                 child.process = None
                 mine = [r for r in runs.runs() if r.child_key == child.key]
@@ -241,7 +251,7 @@ def pipeline(ctx: ActionContext, args: PipelineArgs) -> ActionResult:
                     child.reason = _changed_inputs(runs.changed_inputs(record.id, child.resumed_after))
                 note = f"; {child.reason}" if child.reason else ""
                 ctx.log(f"child {child.key}: {child.status} (run {child.run}{note})")
-        running = sum(1 for child in children if child.process is not None)
+        running = sum(1 for child in children if child.process is not None or child.queued)
         failed = next((c for c in children if c.status in (ChildStatus.FAILED, ChildStatus.CANCELLED)), None)
         for child in children:
             if child.status != ChildStatus.PENDING:
@@ -267,6 +277,13 @@ def pipeline(ctx: ActionContext, args: PipelineArgs) -> ActionResult:
                 child.reason = f"not started: {failed.key} {failed.status} (fail-fast)"
                 ctx.log(f"child {child.key}: skipped ({child.reason})")
                 continue
+            if prior is None and ctx.submit_child is not None:  # a broker: a worker runs it
+                given = {k: to_text(v) for k, v in child.inputs.items()}
+                child.run = ctx.submit_child(path, given, (ctx.run_id, child.key))
+                child.queued, child.status = True, ChildStatus.RUNNING
+                running += 1
+                ctx.log(f"child {child.key}: submitted (run {child.run})")
+                continue
             channel = {"secrets": secrets, "inputs": {} if prior else {k: to_text(v) for k, v in child.inputs.items()}}
             command = _command(ctx, path, child, prior)
             if prior is not None:
@@ -277,6 +294,18 @@ def pipeline(ctx: ActionContext, args: PipelineArgs) -> ActionResult:
             ctx.log(f"child {child.key}: {'resumed run ' + prior.id if prior else 'started'}")
         time.sleep(POLL_SECONDS)
     return _result(ctx, children, path)
+
+
+def _poll_queued(ctx: ActionContext, child: Child) -> None:
+    """Look at a submitted child's run in the store: once it finished (or waits at a wait point),
+    the child ends with its status. Which worker runs it is the broker's business; the parent only
+    counts it against `parallelism` until then."""
+    record = next((r for r in ctx.need_children().runs() if r.id == child.run), None)
+    if record is None or not ChildStatus(record.status).done:
+        return
+    child.queued, child.status = False, ChildStatus(record.status)
+    worker = f", worker {record.worker}" if record.worker else ""
+    ctx.log(f"child {child.key}: {child.status} (run {child.run}{worker})")
 
 
 def _changed_inputs(steps: dict[str, list[str]]) -> str:

@@ -12,6 +12,14 @@ token withheld. With the local forge, fetch and push run on the host (pinned the
 bare repository is never mounted into a sandbox. Pushes go only to the run's own branch, never to
 the default branch or a protected one, always with --force-with-lease against the commit pipe last
 saw on the remote.
+
+git/commit refuses to commit when what it would stage, or the commits the branch would push since
+pipe last saw it on the forge (or, for a new branch, since its base), touch a `protect` glob
+(default `.github/workflows/**`, runner/changes/protected.py): every step after the agent's (verify
+runs the agent's tests and scripts) could have changed the work tree. Git on the host (pinned,
+read-only) answers before the sandbox stages anything, and again after the commit, which is taken
+back (`reset --soft`) should it touch one after all. Nothing is committed; the changes stay in the
+work tree, unstaged, for a person to see (`pipe show --changes`) or put back (`pipe rollback`).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from runner.actions.action import action
 from runner.actions.base import ActionContext, ActionResult
 from runner.changes import gitsafety
 from runner.changes.gitrefs import branch_problem
+from runner.changes.protected import protected_paths
 from runner.forges.base import Forge
 from sandbox.base import ExecStatus
 
@@ -71,13 +80,15 @@ class CheckoutArgs:
 
 @dataclass(frozen=True)
 class CommitArgs:
-    """git/commit's `with:` (all changes unless `paths`; author pipe <pipe@localhost> by default)."""
+    """git/commit's `with:` (all changes unless `paths`; author pipe <pipe@localhost> by default;
+    `protect` empty means the default, runner/changes/protected.py: PROTECT)."""
 
     message: str
     paths: tuple[str, ...] = ()
     author_name: str = ""
     author_email: str = ""
     require_changes: bool = False
+    protect: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +230,12 @@ def commit(ctx: ActionContext, args: CommitArgs) -> ActionResult:
     """Commit all changes (or `paths`) with `message`. Nothing to commit is the outcome
     `committed=false`, a failure only with `require-changes`. Outputs committed, sha, files."""
     paths = list(args.paths)
+    head = None
+    if _prepare(ctx, "git/commit"):
+        head = _resolve(ctx, "HEAD")
+        refusal = _touches_protected(ctx, args, paths)
+        if refusal:
+            return ActionResult(error=f"{refusal}; nothing was committed, the changes stay in the work tree")
     add = "g add -A -- " + " ".join(_quote(p) for p in paths) if paths else "g add -A"
     script = f"""
 {add}
@@ -235,9 +252,55 @@ out committed true; out sha "$(g rev-parse HEAD)"; out files "$files"
     ok, outputs, _ = _run(ctx, "git/commit", script, env)
     if not ok:
         return ActionResult(outputs, error="git/commit failed (see the step log)")
+    if outputs.get("committed") == "true" and _touches_protected(ctx, args, paths):
+        _take_back(ctx, head)
+        return ActionResult(error="git/commit: refused: the commit touched protected paths; it was taken back")
     if outputs.get("committed") == "false" and args.require_changes:
         return ActionResult(outputs, error="git/commit: nothing to commit")
     return ActionResult(outputs)
+
+
+def _pushed_since(ctx: ActionContext) -> str | None:
+    """The commit a push of the run's branch builds on: the branch as pipe last saw it on the
+    forge, else the remote-tracking ref of the base it was checked out from; None when neither
+    resolves (then only what this commit adds counts)."""
+    candidates = [ctx.state.remote_sha or "", f"refs/remotes/origin/{ctx.state.base}" if ctx.state.base else ""]
+    for candidate in filter(None, candidates):
+        found = _resolve(ctx, candidate)
+        if found:
+            return found
+    return None
+
+
+def _resolve(ctx: ActionContext, revision: str) -> str | None:
+    """The commit `revision` names in the workspace repository, or None."""
+    try:
+        return gitsafety.host_git(ctx.workspace, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
+    except gitsafety.UnsafeRepository:
+        return None
+
+
+def _touches_protected(ctx: ActionContext, args: CommitArgs, paths: list[str]) -> str | None:
+    """Why committing `paths` (all when empty) would carry a protected path, or None. Raises _Refused."""
+    try:
+        changed = gitsafety.changed_since(ctx.workspace, _pushed_since(ctx), paths)
+    except gitsafety.UnsafeRepository as problem:
+        raise _Refused(f"git/commit: {problem}; nothing was committed") from None
+    touched = protected_paths(changed, args.protect)
+    if not touched:
+        return None
+    return f"git/commit: refused: the commit or the branch would touch protected paths: {', '.join(touched)}"
+
+
+def _take_back(ctx: ActionContext, head: str | None) -> None:
+    """Move the branch back to `head` (None: unborn), keeping the work tree; the index unstaged."""
+    if head:
+        _host(ctx, "git/commit", "reset", "--quiet", head)
+    else:
+        branch = _host(ctx, "git/commit", "symbolic-ref", "--quiet", "HEAD").strip()
+        _host(ctx, "git/commit", "update-ref", "-d", branch)
+        _host(ctx, "git/commit", "rm", "--cached", "-r", "--quiet", "--ignore-unmatch", ".")
+    gitsafety.give_back(ctx.workspace, *ctx.sandbox_user)
 
 
 def _quote(text: str) -> str:

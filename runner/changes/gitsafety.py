@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from runner.changes.snapshot import Workspace
@@ -197,3 +197,23 @@ def fetch(workspace: Path, source: str, refspecs: Iterable[str], tags: bool) -> 
     if not (workspace / ".git").exists():
         host_git(workspace, "init", "--quiet")
     host_git(workspace, "fetch", "--quiet", "--tags" if tags else "--no-tags", source, *refspecs)
+
+
+def changed_since(workspace: Path, base: str | None, pathspecs: Sequence[str] = ()) -> set[str]:
+    """Paths that `git add -A -- PATHSPECS`, a commit and a push of HEAD would change beyond
+    commit `base` (None: the commit HEAD is at; every tracked and untracked path when HEAD is
+    unborn): the work tree and untracked files not ignored (within `pathspecs`, when given), the
+    index, and every commit from `base` to HEAD one by one (a change made and reverted still
+    travels). Read-only; raises UnsafeRepository when git fails."""
+    head = _try(workspace, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    head = head.strip() if head else None
+    start = base or head
+    found = _names(host_git(workspace, "ls-files", "--others", "--exclude-standard", "-z", "--", *pathspecs))
+    if not start:
+        return found | _names(host_git(workspace, "ls-files", "-z"))
+    found |= _names(host_git(workspace, "diff", "--no-renames", "--name-only", "-z", start, "--", *pathspecs))
+    found |= _names(host_git(workspace, "diff", "--cached", "--no-renames", "--name-only", "-z", start, "--"))
+    if head:
+        walked = [head, f"^{start}"]
+        found |= _names(host_git(workspace, "log", "--no-renames", "--format=", "--name-only", "-z", *walked, "--"))
+    return found

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner import __version__
 from runner.actions import registry
 from runner.engine.sandboxing import prepare_workspace
 from runner.errors import ExitCode, PipeError, UsageError
@@ -23,11 +20,10 @@ from runner.pipeline.spec import load_pipeline
 from runner.pipeline.trigger import event_inputs, load_event
 from runner.statedir import StateDir
 from runner.store import Store
+from runner.workers.execute import Launch, build_reporter, check_actions, execute, interrupt_on_sigterm
 
 if TYPE_CHECKING:
-    from runner.actions import RunState
     from runner.reporters import Reporter
-    from runner.store import Store as StoreType
 
 
 def load(file: str, notes: TextIO | None = None) -> Pipeline:
@@ -42,67 +38,6 @@ def load(file: str, notes: TextIO | None = None) -> Pipeline:
         return load_pipeline(path)
     except OSError as error:
         raise UsageError(f"{file}: cannot read: {error.strerror}") from None
-
-
-def check_actions(pipeline: Pipeline) -> None:
-    """Refuse (exit 2) a pipeline that uses an action this version cannot execute."""
-    for step in pipeline.all_steps():
-        if step.uses is not None and step.uses not in registry.ACTIONS:
-            where = f"{pipeline.path}:{step.line}: steps.{step.id}"
-            raise UsageError(f"{where}: action '{step.uses}' is not available in pipe {__version__}")
-
-
-def needs_forge(pipeline: Pipeline) -> bool:
-    """Whether a step uses an action that needs a forge (the registry says which) or progress
-    goes to an issue comment."""
-    return registry.needs_forge(pipeline)
-
-
-def build_reporter(
-    console: Reporter,
-    pipeline: Pipeline,
-    inputs: dict[str, Any],
-    store: StoreType,
-    state: RunState,
-    *,
-    forge: Any,
-    publish: bool,
-    secrets: list[str],
-) -> Reporter:
-    """The run's whole reporter (see runner.reporters.run_reporter): `console` plus the
-    pipeline's `report:` destinations, a progress comment's creation recorded in `store` as an
-    external change of the run (so a rollback deletes it), and with a `thread:` key the thread
-    reporter (runner/threads/reporter.py) that moves the run's thread."""
-    from runner.reporters import Fanout, run_reporter
-
-    def record(run_id: str, kind: str, target: str, data: Mapping[str, Any]) -> None:
-        store.save_changes(run_id, [("(report)", 0, 0, kind, target, dict(data))], [], [])
-
-    reporter = run_reporter(
-        console,
-        pipeline,
-        inputs,
-        forge=forge,
-        publish=publish,
-        environ=os.environ,
-        secrets=secrets,
-        pull_request=lambda: state.pull_request_url,
-        record=record,
-    )
-    if pipeline.thread is None:
-        return reporter
-    from runner.threads.reporter import ThreadReporter
-
-    repo = str(getattr(forge, "repo", "") or "")
-    thread = ThreadReporter(store, pipeline.thread, inputs, state, default_repo=repo, env=pipeline.env)
-    return Fanout(reporter, thread)
-
-
-def _interrupt_on_sigterm() -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def run_pipeline(
@@ -144,53 +79,36 @@ def run_pipeline(
     if dry_run:
         print(format_plan(pipeline, plan(pipeline, inputs)), file=out)
         return int(ExitCode.SUCCESS)
-    check_actions(pipeline)
-    from runner.actions import RunState
-    from runner.backend import open_backend as make_backend
-    from runner.engine import Engine, RunOptions
-    from runner.engine.credentials import load_credentials
-    from runner.pipeline.secrets import resolve_secrets
-    from runner.reporters.console import console_reporter
-    from runner.reporters.jsonl import JsonLinesReporter
+    launch = Launch(
+        state_dir=state_dir,
+        out=out,
+        json_lines=json_lines,
+        secret_files=secret_files or [],
+        workspace=workspace,
+        token_file=token_file,
+        ca_bundle=ca_bundle,
+        host_root=host_root,
+        forge_settings=run_forge_settings(forge_settings, inputs, event),
+        publish=publish,
+        default_image=default_image,
+        parent=parent,
+        trigger=trigger or ("parent" if parent else "actions" if os.environ.get("GITHUB_ACTIONS") else "cli"),
+        event=event,
+        channel_secrets=channel.secrets,
+    )
+    return execute(pipeline, inputs, launch)
 
-    secrets = resolve_secrets(pipeline, os.environ, secret_files or [], channel.secrets)
-    settings = dict(forge_settings or {"forge": "github"})
+
+def run_forge_settings(
+    given: dict[str, str] | None, inputs: Mapping[str, Any], event: Mapping[str, Any]
+) -> dict[str, str]:
+    """The forge settings of a new run: those the options gave (default: GitHub), with `repo`
+    taken from the `repo` input or the triggering event when the options named none."""
+    settings = dict(given or {"forge": "github"})
     for candidate in (inputs.get("repo"), event_inputs(event).get("repo")):
         if "repo" not in settings and isinstance(candidate, str) and candidate:
             settings["repo"] = candidate
-    forge = open_forge(settings, state_dir=state_dir, token_file=token_file) if needs_forge(pipeline) else None
-    console = JsonLinesReporter(out) if json_lines else console_reporter(out)
-    reporter: Reporter = console
-    store = Store(state_dir)
-    backend = make_backend("docker", host_root=host_root)
-    _interrupt_on_sigterm()
-    try:
-        credentials = load_credentials(pipeline, os.environ, forge, token_file)
-        state = RunState()
-        tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
-        reporter = build_reporter(
-            console, pipeline, inputs, store, state, forge=forge, publish=publish, secrets=[*secrets.values(), *tokens]
-        )
-        options = RunOptions(
-            event=event,
-            default_image=default_image,
-            parent=parent,
-            state_dir=state_dir,
-            secrets=secrets,
-            workspace=workspace,
-            token_file=token_file,
-            ca_bundle=ca_bundle,
-            forge=forge,
-            publish=publish,
-            credentials=credentials,
-            trigger=trigger or ("parent" if parent else "actions" if os.environ.get("GITHUB_ACTIONS") else "cli"),
-        )
-        result = Engine(pipeline, store, backend, reporter, options, state).run(inputs)
-    finally:
-        reporter.close()  # the last writes of the `report:` destinations are waited for within their grace
-        backend.close()
-        store.close()
-    return int(result.exit_code)
+    return settings
 
 
 def decide_run(
@@ -283,7 +201,7 @@ def resume_run(
         backend = make_backend("docker", host_root=host_root)
         console = JsonLinesReporter(out) if json_lines else console_reporter(out)
         reporter: Reporter = console
-        _interrupt_on_sigterm()
+        interrupt_on_sigterm()
         try:
             credentials = load_credentials(pipeline, os.environ, forge, token_file)
             state = record.resume_state.state

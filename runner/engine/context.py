@@ -125,6 +125,7 @@ def action_work(
             secrets=scope.options.secrets,
             token_file=scope.options.token_file,
             default_image=scope.options.default_image,
+            submit_child=scope.options.submit_child,
             ca_bundle=scope.options.ca_bundle,
             sandbox_user=sandbox_user(scope.workspace),
         )

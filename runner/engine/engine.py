@@ -34,7 +34,7 @@ from runner.engine.options import ResumePoint, RunOptions
 from runner.engine.sandboxing import Sandboxes, check_workspace, prepare_workspace
 from runner.engine.scope import RunScope, sandbox_settings
 from runner.engine.steps import StepRunner
-from runner.errors import EngineUnavailable, InputRefused, PipeError
+from runner.errors import EngineUnavailable, InputRefused, PipeError, RunBusy
 from runner.masking import Masker
 from runner.names import EventKind, Outcome, RunStatus
 from runner.pipeline.model import Pipeline, Step
@@ -96,6 +96,32 @@ class Engine:
         prepare_workspace(workspace)
         self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
         scope = self._scope(dict(inputs), workspace, self.state or RunState(), ca_bundle)
+        return self._refuse_or(self._execute(scope, list(self.pipeline.steps), [], {}, None))
+
+    def start(self, run_id: str) -> RunResult:
+        """Execute run `run_id`, created `pending` beforehand with its inputs (`pipe submit`, or a
+        parent's `pipeline` step with a broker: runner/workers/); the inputs are the stored ones.
+        The lease is the guard against running it twice: it is taken first (RunBusy, exit 2, when
+        a live process holds it), then the run must still be `pending` (else the lease is given
+        back and RunBusy raised: it ran, or runs, elsewhere). `options.worker` is recorded on the
+        run. Raises otherwise as `run` does."""
+        self.backend.check()
+        self.claim(run_id)
+        record = self.store.run(run_id)
+        if record.status != RunStatus.PENDING:
+            self.unclaim()
+            raise RunBusy(f"run {run_id} is {record.status}, not pending: it is not run again")
+        ca_bundle = self._install_ca_bundle()
+        workspace = self.options.workspace or StateDir(self.options.state_dir).run(run_id).workspace
+        prepare_workspace(workspace)
+        self.store.update_run(
+            run_id,
+            status=RunStatus.RUNNING.value,
+            started_at=time.time(),
+            workspace=str(workspace),
+            worker=self.options.worker,
+        )
+        scope = self._scope(dict(record.inputs), workspace, self.state or RunState(), ca_bundle)
         return self._refuse_or(self._execute(scope, list(self.pipeline.steps), [], {}, None))
 
     def resume(self, point: ResumePoint) -> RunResult:

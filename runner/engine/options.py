@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ class RunOptions:
     default_runtime: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_RUNTIME") or None)
     ca_bundle: Path | None = None
     credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    worker: str | None = None  # the Celery worker executing the run (`host:pid`), stored with it
+    # With a broker: submits a child run (pipeline file, inputs, (parent, key)) -> its run id
+    # (runner/workers/submit.py); None runs children as local processes (runner/actions/children.py).
+    submit_child: Callable[[Path, Mapping[str, Any], tuple[str, str]], str] | None = None
     max_log: int = field(default_factory=lambda: int(os.environ.get("PIPE_MAX_LOG", str(64 * 1024**2))))
 
 

@@ -82,12 +82,16 @@ class ReviewComment:
 @dataclass(frozen=True)
 class ThreadComment:
     """One comment of a review thread: its REST id (`id`, for deleting it), author login (a bot's
-    without the "[bot]" suffix, as GitHub's GraphQL API gives it), body and address."""
+    without the "[bot]" suffix, as GitHub's GraphQL API gives it), body and address, and how its
+    author is associated with the repository (GitHub's authorAssociation: OWNER, MEMBER,
+    COLLABORATOR, CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, MANNEQUIN, NONE; "" when the
+    forge does not say)."""
 
     id: int
     author: str
     body: str
     url: str = ""
+    association: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ query($owner: String!, $name: String!, $number: Int!, $after: String) {
         pageInfo { hasNextPage endCursor }
         nodes {
           id path line isResolved isOutdated
-          comments(first: 100) { nodes { databaseId body url author { login } } }
+          comments(first: 100) { nodes { databaseId body url author { login } authorAssociation } }
         }
       }
     }
@@ -150,6 +150,7 @@ def _thread(node: dict[str, Any]) -> ReviewThread:
             author=str((comment.get("author") or {}).get("login") or ""),
             body=str(comment.get("body") or ""),
             url=str(comment.get("url") or ""),
+            association=str(comment.get("authorAssociation") or "NONE").upper(),
         )
         for comment in (node.get("comments") or {}).get("nodes") or []
         if comment

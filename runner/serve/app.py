@@ -4,7 +4,9 @@
                                  with the webhook secret (nothing is read or started before);
                                  400 without X-GitHub-Event / X-GitHub-Delivery or a JSON object;
                                  413 over MAX_BODY bytes; then runner/serve/dispatch.py answers
-                                 (202 started, 200 duplicate / ignored / archived).
+                                 (202 started / queued, 200 duplicate / merged / ignored /
+                                 archived). A body seen before (its SHA-256) is a duplicate
+                                 whatever X-GitHub-Delivery says: that header is not signed.
     GET /healthz                 200 {"status": "ok"}
 
 `ping` (sent when a hook is created) is answered "pong". The dispatcher touches the store and
@@ -13,6 +15,7 @@ starts processes, so it runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -71,5 +74,6 @@ class WebhookApp:
             return JSONResponse({"status": "refused", "reason": "the body is not a JSON object"}, 400)
         if event == "ping":
             return JSONResponse({"status": "pong"})
-        reply = await run_in_threadpool(self.dispatcher.handle, delivery, event, payload)
+        digest = hashlib.sha256(body).hexdigest()  # the signed part: a replay under a new delivery id
+        reply = await run_in_threadpool(self.dispatcher.handle, delivery, event, payload, digest)
         return JSONResponse(reply.body, reply.status)

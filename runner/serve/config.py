@@ -7,6 +7,7 @@ project's safe YAML loader (runner/pipeline/yamlsafe.py).
     state-dir: .pipe
     repositories: [OWNER/NAME]
     allow: [OWNER, MEMBER, COLLABORATOR]
+    max-processes: 4
     rules:
       - {on: issue-labeled, label: pipe, pipeline: issue-to-pr, inputs: {agent: claude}}
       - {on: changes-requested, pipeline: pr-feedback}
@@ -26,6 +27,7 @@ from typing import Any
 from runner.errors import Diagnostic, UsageError, ValidationFailed
 from runner.pipeline import yamlsafe
 from runner.pipeline.validation import check_schema, format_path
+from runner.serve.slots import DEFAULT_LIMIT
 
 SCHEMA = "serve.schema.json"
 DEFAULT_API = "https://api.github.com"
@@ -50,7 +52,9 @@ class Rule:
 class ServeConfig:
     """A loaded configuration. `secret` is the webhook secret (bytes); `token` the GitHub token
     runs get, `token_file` set when it came from a file (runs then read the same file); `bot`
-    None means look it up with the token (runner/serve/identity.py)."""
+    None means look it up with the token (runner/serve/identity.py). `secret_names` are the
+    environment variables the secret and the token were read from (never passed on to runs);
+    `max_processes` caps the processes serve runs at once (runner/serve/slots.py)."""
 
     path: Path
     secret: bytes
@@ -62,6 +66,8 @@ class ServeConfig:
     state_dir: Path | None = None
     repositories: frozenset[str] = frozenset()
     allow: frozenset[str] = frozenset(DEFAULT_ALLOW)
+    secret_names: frozenset[str] = frozenset()
+    max_processes: int = DEFAULT_LIMIT
 
     def rules_for(self, on: str) -> list[Rule]:
         """The rules of event kind `on` (one of RULE_EVENTS), in file order."""
@@ -108,6 +114,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> ServeCo
         state_dir=state_dir,
         repositories=frozenset(name.lower() for name in data.get("repositories") or ()),
         allow=frozenset(data.get("allow") or DEFAULT_ALLOW),
+        secret_names=frozenset(source["env"] for source in (data["secret"], token_source) if "env" in source),
+        max_processes=int(data.get("max-processes") or DEFAULT_LIMIT),
     )
 
 

@@ -1,6 +1,6 @@
-"""Acting on a verified delivery: note its id in the store (a replay is answered "duplicate" and
-starts nothing), decide what it asks for (runner/serve/events.py) and do it against the threads
-(runner/threads/) and the launcher:
+"""Acting on a verified delivery: note its id and its body's SHA-256 in the store (a replay, under
+its own delivery id or a new one, is answered "duplicate" and starts nothing), decide what it asks
+for (runner/serve/events.py) and do it against the threads (runner/threads/) and the launcher:
 
 - a rule's pipeline starts in the background for the issue's thread (made when there is none)
   or, for a pull request, the thread that owns it (a pull request of no thread is ignored); a
@@ -9,7 +9,11 @@ starts nothing), decide what it asks for (runner/serve/events.py) and do it agai
   approve` / `/pipe reject` decide the thread's run waiting at a wait point (`pipe approve RUN`);
 - a closed pull request archives its thread, the reason saying merged or closed.
 
-Every decision is one log line. Answers: 202 when something started, 200 otherwise.
+Runs go through the launcher's limits (runner/serve/slots.py): per thread and pipeline one
+running and one queued (the second process waits in the pipeline's concurrency group), a further
+event merged into the queued one ("merged", 200); over the global cap a process waits in serve
+("queued", 202); decisions only count toward the global cap. Every decision is one log line. Answers: 202
+when something started or was queued, 200 otherwise.
 """
 
 from __future__ import annotations
@@ -49,14 +53,15 @@ class Dispatcher:
         self.launcher = launcher
         self.log = log
 
-    def handle(self, delivery: str, event: str, payload: Mapping[str, Any]) -> Reply:
+    def handle(self, delivery: str, event: str, payload: Mapping[str, Any], body_sha256: str | None = None) -> Reply:
         """Act on delivery `delivery` (X-GitHub-Delivery) of `event` (X-GitHub-Event) whose body
-        parsed to `payload`. Errors of the store or a refused transition become a logged 200
-        "ignored" (GitHub would only redeliver the same thing); anything else propagates."""
+        parsed to `payload` and has the hex SHA-256 `body_sha256`. Errors of the store or a refused
+        transition become a logged 200 "ignored" (GitHub would only redeliver the same thing);
+        anything else propagates."""
         action = str(payload.get("action") or "") or None
         store = Store(self.state_dir)
         try:
-            if not store.record_delivery(delivery, event, action):
+            if not store.record_delivery(delivery, event, action, body_sha256):
                 self.log(f"{delivery} {event}: duplicate delivery, ignored")
                 return Reply(200, {"status": "duplicate"})
             decision = decide(self.config, self.bot, event, payload)
@@ -95,10 +100,12 @@ class Dispatcher:
             return _ignored(f"thread {thread.id} is archived")
         if thread.state == ThreadState.WAITING_FOR_FEEDBACK:
             transition(store, thread.id, ThreadState.PLANNING, f"webhook delivery {delivery}")
+        outcomes = []
         for rule, inputs in zip(launch.rules, launch.inputs, strict=True):
             argv = self.launcher.run_argv(rule.pipeline, inputs, launch.repo, rule.sandbox_image)
-            self.launcher.start(delivery, argv)
-        return Reply(202, {"status": "started", "thread": thread.id, "runs": len(launch.rules)})
+            outcomes.append(self.launcher.submit(f"{thread.id}/{rule.pipeline}", delivery, argv))
+        status = _summary(outcomes)
+        return Reply(200 if status == "merged" else 202, {"status": status, "thread": thread.id, "runs": len(outcomes)})
 
     def _command(self, store: Store, delivery: str, thread: ThreadRecord, command: Command) -> Reply:
         runs = [store.run(spec.run_id) for spec in reversed(store.specs(thread.id)) if spec.run_id]
@@ -111,14 +118,15 @@ class Dispatcher:
             if thread.state == ThreadState.WAITING_FOR_FEEDBACK:
                 transition(store, thread.id, ThreadState.PLANNING, f"/pipe retry by {command.by}")
             argv = self.launcher.run_argv(last.pipeline_path, dict(last.inputs), command.repo)
-            self.launcher.start(delivery, argv)
-            return Reply(202, {"status": "started", "thread": thread.id, "retry_of": last.id})
+            status = self.launcher.submit(f"{thread.id}/{last.pipeline_path}", delivery, argv)
+            body = {"status": status, "thread": thread.id, "retry_of": last.id}
+            return Reply(200 if status == "merged" else 202, body)
         waiting = [run for run in runs if run.status == RunStatus.WAITING]
         if not waiting:
             return _ignored(f"thread {thread.id} has no run waiting for an approval")
         note = f"/pipe {command.name} by @{command.by}" + (f": {command.note}" if command.note else "")
-        self.launcher.start(delivery, self.launcher.decision_argv(command.name, waiting[0].id, note))
-        return Reply(202, {"status": "started", "thread": thread.id, "decided": waiting[0].id})
+        status = self.launcher.submit(None, delivery, self.launcher.decision_argv(command.name, waiting[0].id, note))
+        return Reply(202, {"status": status, "thread": thread.id, "decided": waiting[0].id})
 
 
 def _thread(store: Store, repo: str, number: int, pull_request: bool) -> ThreadRecord | None:
@@ -126,6 +134,14 @@ def _thread(store: Store, repo: str, number: int, pull_request: bool) -> ThreadR
     if pull_request:
         return thread_for_pull_request(store, repo, number)
     return store.thread_by_issue(repo, number)
+
+
+def _summary(outcomes: list[str]) -> str:
+    """One word for the launcher's answers to a delivery's runs: the most that happened."""
+    for word in ("started", "queued"):
+        if word in outcomes:
+            return word
+    return "merged"
 
 
 def _ignored(reason: str) -> Reply:

@@ -3,15 +3,20 @@ store, no network): start a rule's pipeline (`Launch`), a `/pipe` command (`Comm
 thread (`Archive`), or nothing (`Ignore`, with the reason logged and answered).
 
 Events (payloads as GitHub sends them):
-- `issues` `labeled` with a rule's label -> that rule (inputs repo, issue);
+- `issues` `labeled` with a rule's label -> that rule (inputs repo, issue), unless the sender
+  labelled their own issue and its `author_association` is not allowed (an issue form's
+  `labels:`, or triage given widely: an outsider's text must not start an agent run; labelling
+  someone else's issue takes triage access already);
 - `pull_request_review` `submitted` with state changes_requested -> changes-requested rules (repo, pr);
 - `pull_request_review_comment` `created` mentioning @BOT -> mention rules (repo, pr);
-- `issue_comment` `created` with a line `/pipe retry`, `/pipe approve` or `/pipe reject` -> Command;
+- `issue_comment` `created` with a line `/pipe retry`, `/pipe approve` or `/pipe reject` -> Command
+  (a line inside a fenced code block or quoted with `>` is not a command: it shows one);
 - `pull_request` `closed` -> Archive (merged or not).
 Events whose `sender` is the bot itself are ignored (no loops), except a pull request closed (a
-merge pipe made still ends its thread, and archiving starts nothing); reviews, mentions and commands
-count only from authors whose `author_association` the config allows; a rule's string inputs are
-templates over `event` (the payload), `repo` (OWNER/NAME) and `number`.
+merge pipe made still ends its thread, and archiving starts nothing); reviews, mentions, commands
+and labels on one's own issue count only from authors whose `author_association` the config
+allows; a rule's string inputs are templates over `event` (the payload), `repo` (OWNER/NAME) and
+`number`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from runner.pipeline.expressions import Expressions
 from runner.serve.config import Rule, ServeConfig
 
 COMMANDS = ("retry", "approve", "reject")
-_COMMAND = re.compile(r"^[ \t]*/pipe[ \t]+(retry|approve|reject)\b[ \t]*(.*)$", re.MULTILINE | re.IGNORECASE)
+_COMMAND = re.compile(r"[ \t]*/pipe[ \t]+(retry|approve|reject)\b[ \t]*(.*)", re.IGNORECASE)
+_FENCE = re.compile(r"[ ]{0,3}(`{3,}|~{3,})")
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,12 @@ def _decide(config: ServeConfig, bot: str, event: str, payload: Mapping[str, Any
         return Ignore(f"{event}: repository {repo} is not in the configuration's repositories")
     if event == "issues" and action == "labeled":
         label = str((payload.get("label") or {}).get("name") or "")
+        issue = payload["issue"]
+        if not isinstance(issue, Mapping):
+            raise TypeError("issue is not an object")
+        author = _login(issue.get("user"))
+        if author and _same_login(author, sender) and not _allowed(config, issue):
+            return Ignore(f"{event}: {sender} labelled their own issue and is {issue.get('author_association')}")
         rules = [rule for rule in config.rules_for("issue-labeled") if rule.label == label]
         return _launch(rules, repo, int(payload["issue"]["number"]), False, payload, f"label {label!r}")
     if event == "pull_request_review" and action == "submitted":
@@ -137,6 +149,29 @@ def mentions(body: str, bot: str) -> bool:
     return re.search(rf"(?<![\w@-])@{name}(?![\w-])", body, re.IGNORECASE) is not None
 
 
+def command_line(body: str) -> re.Match[str] | None:
+    """The first `/pipe NAME ...` line of `body` outside fenced code blocks (``` or ~~~) and not
+    quoted (`>`): group 1 the command, group 2 the rest of the line; None when there is none."""
+    fence: str | None = None
+    for line in body.splitlines():
+        opening = _FENCE.match(line)
+        if fence is None and opening:
+            fence = opening.group(1)
+            continue
+        if fence is not None:
+            closing = _FENCE.match(line)
+            marks = closing.group(1) if closing else ""
+            if marks[:1] == fence[0] and len(marks) >= len(fence) and not line.strip().lstrip(fence[0]):
+                fence = None
+            continue
+        if line.lstrip().startswith(">"):
+            continue
+        found = _COMMAND.fullmatch(line)
+        if found:
+            return found
+    return None
+
+
 def _allowed(config: ServeConfig, item: Mapping[str, Any]) -> bool:
     return str(item.get("author_association") or "NONE").upper() in config.allow
 
@@ -162,7 +197,7 @@ def _launch(
 
 def _command(config: ServeConfig, repo: str, payload: Mapping[str, Any]) -> Decision:
     comment = payload["comment"]
-    found = _COMMAND.search(str(comment.get("body") or ""))
+    found = command_line(str(comment.get("body") or ""))
     if found is None:
         return Ignore("issue_comment: no /pipe command")
     author = _login(comment.get("user"))

@@ -6,7 +6,13 @@ state directory. A run's id is read from its first JSON line that names one (`ru
 any wait for its concurrency group) and handed to `link(delivery, run_id)`.
 
 The GitHub token reaches the process as today's runs take it: `--token-file` when the
-configuration named a file, else GITHUB_TOKEN in its environment; never on its command line.
+configuration named a file, else GITHUB_TOKEN in its environment; never on its command line. The
+webhook secret never does: the variables the configuration reads its secret and token from, and
+any variable holding the webhook secret, are left out of the processes' environment.
+
+`submit` keeps the numbers bounded (runner/serve/slots.py): at most `max-processes` at once, and
+per thread and pipeline one running and one queued (waiting in its concurrency group, or here for
+a free slot), further events merged into the queued one.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import IO, Any
 from runner.names import EventKind
 from runner.pipeline.expressions import to_text
 from runner.serve.config import ServeConfig
+from runner.serve.slots import Job, Slots
 from runner.statedir import StateDir
 
 Popen = subprocess.Popen[bytes]
@@ -40,10 +47,18 @@ class Launcher:
         self.config = config
         self.state_dir = state_dir
         self.link = link
-        self.environ = dict(os.environ if environ is None else environ)
+        secret = config.secret.decode(errors="replace")
+        self.environ = {
+            name: value
+            for name, value in (os.environ if environ is None else environ).items()
+            if name not in config.secret_names and not (secret and value.strip() == secret)
+        }
         self.processes: list[Popen] = []
         self._readers: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._slots = Slots(config.max_processes)
+        self._jobs: dict[Popen, Job] = {}  # a process submit started -> its job
+        self._ended: set[Popen] = set()  # processes that ended before submit noted their job
 
     def run_argv(
         self, pipeline: str, inputs: Mapping[str, Any], repo: str, sandbox_image: str | None = None
@@ -67,6 +82,53 @@ class Launcher:
         if self.config.token_file is not None:
             argv += ["--token-file", str(self.config.token_file)]
         return argv
+
+    def submit(self, key: str | None, delivery: str, argv: list[str]) -> str:
+        """Start `argv` for `delivery` within the limits (see the module docstring): "started",
+        "queued" (started when its key's run or a global slot frees) or "merged" (dropped: a
+        queued run of `key` stands for it). `key` names a thread and pipeline; None: no per-key
+        limit. Raises what `start` raises (the slot is given back first)."""
+        job = Job(key, delivery, tuple(argv))
+        with self._lock:
+            outcome = self._slots.offer(job)
+        if outcome == "started":
+            self._begin(job)
+        return outcome
+
+    def _begin(self, job: Job) -> None:
+        """Start `job`, which holds a slot; a job whose process ends frees it (see _finished)."""
+        try:
+            process: Popen | None = self.start(job.delivery, list(job.argv))
+        except BaseException:
+            self._finished(job)
+            raise
+        if process is None:  # a test double that starts nothing: the slot stays taken
+            return
+        with self._lock:
+            ended = process in self._ended
+            self._ended.discard(process)
+            if not ended:
+                self._jobs[process] = job
+        if ended:
+            self._finished(job)
+
+    def _finished(self, job: Job) -> None:
+        with self._lock:
+            ready = self._slots.finish(job)
+        for waiting in ready:
+            try:
+                self._begin(waiting)
+            except OSError:  # cannot start: its slot is given back, the others still start
+                continue
+
+    def _exited(self, process: Popen) -> None:
+        """`process` ended: free its slot (or note the end for _begin, when it was that quick)."""
+        with self._lock:
+            job = self._jobs.pop(process, None)
+            if job is None:
+                self._ended.add(process)
+        if job is not None:
+            self._finished(job)
 
     def start(self, delivery: str, argv: list[str]) -> Popen:
         """Start `argv` in the background for delivery `delivery` (its X-GitHub-Delivery id); its
@@ -109,6 +171,7 @@ class Launcher:
                     except Exception as error:  # the run goes on; only the link is lost
                         out.write(f"pipe serve: cannot link run {run_id}: {error}\n".encode())
         process.wait()
+        self._exited(process)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every started process and its output reader (tests; shutdown)."""

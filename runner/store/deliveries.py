@@ -12,17 +12,18 @@ from runner.store.tables import deliveries
 
 
 class DeliveryTables(Connection):
-    """Table `deliveries`: one row per X-GitHub-Delivery id seen."""
+    """Table `deliveries`: one row per X-GitHub-Delivery id seen, with its body's SHA-256 (unique)."""
 
-    def record_delivery(self, delivery_id: str, event: str, action: str | None) -> bool:
-        """Note delivery `delivery_id` (GitHub's X-GitHub-Delivery header) of `event` / `action`;
-        False when that id was recorded before (a replay: the caller ignores it). Atomic: of two
-        concurrent callers with one id, exactly one gets True."""
+    def record_delivery(self, delivery_id: str, event: str, action: str | None, body_sha256: str | None = None) -> bool:
+        """Note delivery `delivery_id` (GitHub's X-GitHub-Delivery header) of `event` / `action`
+        whose raw body has the hex SHA-256 `body_sha256`; False when that id or that body was
+        recorded before (a replay, whatever delivery id it carries: the caller ignores it).
+        Atomic: of two concurrent callers with one id or one body, exactly one gets True."""
         with self.transaction() as db:
             result = db.execute(
                 self._upsert(deliveries)
-                .values(id=delivery_id, event=event, action=action, received_at=time.time())
-                .on_conflict_do_nothing(index_elements=["id"])
+                .values(id=delivery_id, event=event, action=action, received_at=time.time(), body_sha256=body_sha256)
+                .on_conflict_do_nothing()  # no target: a clash on the id or on the body's digest
                 .returning(deliveries.c.id)  # a row back only when inserted (rowcount is not portable here)
             )
             return result.first() is not None

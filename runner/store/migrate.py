@@ -17,6 +17,7 @@ from runner.store.schema import MIGRATIONS
 from runner.store.tables import HEAD_REVISION
 
 BASELINE = "0008"
+_BRIDGED = MIGRATIONS[:8]  # the hand-written migrations that Alembic's baseline stands for
 _ALEMBIC_TABLE = "alembic_version"
 _PG_MIGRATION_LOCK = 0x70697065  # any constant: PostgreSQL's advisory lock serializing concurrent upgraders
 
@@ -44,20 +45,27 @@ def upgrade(db: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", "runner.store:migrations")
     config.attributes["connection"] = db
-    if db.dialect.name == "sqlite" and revision(db) is None and _legacy_bridge(db):
-        command.stamp(config, BASELINE)
+    if db.dialect.name == "sqlite" and revision(db) is None:
+        reached = _legacy_bridge(db)
+        if reached is not None:
+            command.stamp(config, reached)
     command.upgrade(config, "head")
 
 
-def _legacy_bridge(db: Connection) -> bool:
+def _legacy_bridge(db: Connection) -> str | None:
     """LEGACY (SQLite state directories made before Alembic): run the hand-written migrations the
-    database has not had, up to version 8. False for a new, empty database (Alembic builds it)."""
+    database has not had, up to version 8, and return the Alembic revision it is then at: BASELINE,
+    or "0009"/"0010" for a database the last hand-written migrations (9: deliveries.body_sha256,
+    10: runs.worker, the same as those revisions) already reached. None for a new, empty database
+    (Alembic builds it)."""
     version = int(db.exec_driver_sql("PRAGMA user_version").scalar() or 0)
     if version == 0:
-        return False
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        return None
+    if version > len(_BRIDGED):
+        return f"{version:04d}"
+    for number, script in enumerate(_BRIDGED[version:], start=version + 1):
         for statement in script.split(";"):
             if statement.strip():
                 db.exec_driver_sql(statement)
         db.exec_driver_sql(f"PRAGMA user_version = {number}")
-    return True
+    return BASELINE

@@ -37,20 +37,33 @@ class RunState:
 @dataclass(frozen=True)
 class ResumeState:
     """What a resume must use again (column `runs.resume_state`): the run state, the forge as
-    `Forge.describe()` gave it (None: the run had none) and the default sandbox image."""
+    `Forge.describe()` gave it (None: the run had none) and the default sandbox image; and for a
+    run `pipe submit` created `pending`, whether the worker that executes it publishes."""
 
     state: RunState = field(default_factory=RunState)
     forge: dict[str, Any] | None = None
     default_image: str | None = None
+    publish: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape stored: {"state": {...}, "forge": {...} | null, "default_image": str | null}."""
-        return {"state": self.state.as_dict(), "forge": self.forge, "default_image": self.default_image}
+        """The JSON shape stored: {"state": {...}, "forge": {...} | null, "default_image": str | null,
+        "publish": bool}."""
+        return {
+            "state": self.state.as_dict(),
+            "forge": self.forge,
+            "default_image": self.default_image,
+            "publish": self.publish,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResumeState:
         """Decode the stored shape; missing keys (a run that never saved its state) take defaults."""
-        return cls(RunState(**(data.get("state") or {})), data.get("forge"), data.get("default_image"))
+        return cls(
+            RunState(**(data.get("state") or {})),
+            data.get("forge"),
+            data.get("default_image"),
+            data.get("publish", True),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class RunRecord:
     finished_at: float | None
     parent_id: str | None = None
     child_key: str | None = None
+    worker: str | None = None  # the Celery worker that executed it (runner/workers/), None in-process
 
 
 @dataclass(frozen=True)
@@ -211,13 +225,15 @@ class TransitionRecord:
 @dataclass(frozen=True)
 class DeliveryRecord:
     """A webhook delivery `pipe serve` received (`id` is GitHub's X-GitHub-Delivery), and the run
-    it started (None: it started none, or not yet)."""
+    it started (None: it started none, or not yet); `body_sha256` the hex SHA-256 of its raw body
+    (None for deliveries noted before migration 9)."""
 
     id: str
     event: str
     action: str | None
     received_at: float
     run_id: str | None
+    body_sha256: str | None = None
 
 
 R = TypeVar("R")

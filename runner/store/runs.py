@@ -24,7 +24,7 @@ RUN_QUERY: Select[Any] = select(
     runs, pipelines.c.name.label("pipeline_name"), pipelines.c.path.label("pipeline_path")
 ).join_from(runs, pipelines, runs.c.pipeline_id == pipelines.c.id)
 _RUN_FIELDS = frozenset(
-    {"status", "current_step", "resume_state", "error", "started_at", "finished_at", "pid", "workspace"}
+    {"status", "current_step", "resume_state", "error", "started_at", "finished_at", "pid", "workspace", "worker"}
 )
 _LIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 

@@ -211,4 +211,14 @@ MIGRATIONS: tuple[str, ...] = (
         run_id TEXT
     )
     """,
+    # 9: the SHA-256 of each delivery's body, unique: X-GitHub-Delivery is not signed, so a captured
+    # body replayed under a new delivery id is a duplicate all the same (runner/serve/dispatch.py).
+    """
+    ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT;
+    CREATE UNIQUE INDEX deliveries_by_body ON deliveries(body_sha256)
+    """,
+    # 10: the Celery worker (`host:pid` name) that executed the run, NULL for an in-process run
+    """
+    ALTER TABLE runs ADD COLUMN worker TEXT
+    """,
 )

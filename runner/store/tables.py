@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 # The Alembic revision the metadata below equals (runner/store/migrations/versions/): a store whose
 # database is at this revision needs no migration, so opening one never loads Alembic.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0010"
 
 metadata = MetaData()
 
@@ -96,6 +96,7 @@ runs = Table(
     Column("host", Text),
     Column("parent_id", Text, ForeignKey("runs.id")),
     Column("child_key", Text),
+    Column("worker", Text),  # the Celery worker that executed the run (revision 0010)
     Index("runs_by_time", "created_at"),
     Index("runs_by_parent", "parent_id", "child_key"),
 )
@@ -259,4 +260,6 @@ deliveries = Table(
     Column("action", Text),
     Column("received_at", Double, nullable=False),
     Column("run_id", Text),
+    Column("body_sha256", Text),  # the raw body's digest: a replay under a new id is a duplicate (0009)
+    Index("deliveries_by_body", "body_sha256", unique=True),
 )

@@ -14,6 +14,9 @@ Directives, each on its own line of the prompt, the ones taking content followed
                                  --output-format json`; codex: JSON lines like `codex exec --json`)
   EXIT n                         exit with this code after everything else
   ECHO-PROMPT                    print the whole prompt (so a test can see what it was given)
+
+A directive may be quoted as a markdown blockquote (`> WRITE path`, its block's lines quoted the
+same way), as review comments reach an agent in github/review-threads' prompt.
 """
 
 from __future__ import annotations
@@ -26,12 +29,21 @@ import sys
 RETRY_NOTE = "did not match the required JSON schema"
 
 
+def unquote(line: str, quote: str) -> str:
+    """`line` without the blockquote marker `quote` ("> ", or "" for none); a bare ">" is empty."""
+    if quote and line.rstrip() == quote.rstrip():
+        return ""
+    return line.removeprefix(quote)
+
+
 def parse(prompt: str) -> list[tuple[str, str, str]]:
-    """(directive, argument, block) for each directive line."""
-    lines = prompt.splitlines()
+    """(directive, argument, block) for each directive line, quoted or not."""
+    plain = prompt.splitlines()
+    quoted = [unquote(line, "> ") for line in plain]
     found: list[tuple[str, str, str]] = []
     index = 0
-    while index < len(lines):
+    while index < len(plain):
+        lines = quoted if plain[index].startswith("> ") else plain
         word, _, argument = lines[index].strip().partition(" ")
         index += 1
         if word not in (

@@ -222,6 +222,7 @@ class CommentView:
         self.outdated = rest["line"] is None and rest["subject_type"] == "line"
         self.state, self.viewerDidAuthor = "SUBMITTED", comment.author == server.actor
         self.author = ActorView(server, comment.author)
+        self.authorAssociation = rest["author_association"]
 
     def replyTo(self, info: Info) -> CommentView | None:
         if self.comment.reply_to is None or self.comment.reply_to not in self.repo.review_comments:

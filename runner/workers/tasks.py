@@ -1,0 +1,112 @@
+"""The `execute_run(run_id)` task a worker runs: execute a run `pipe submit` (or a parent's
+`pipeline` step) created `pending`, as `pipe run` would (runner/workers/execute.py), its console
+output in the run's `worker.log`.
+
+Idempotent: a task delivered twice (acks late: a redelivery after a lost worker or the visibility
+timeout) runs the run once. A run no longer `pending` is left alone, and between two deliveries
+racing, the store's lease decides (Engine.start takes the lease first, then checks the run is still
+`pending`). A problem found before the run starts (no Docker engine, a missing secret on this
+worker) ends the run `failed` with that message, so `pipe submit --wait` ends too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import PipeError, RunBusy
+from runner.names import EventKind, RunStatus
+from runner.statedir import StateDir
+from runner.store import Store
+from runner.workers.app import TASK
+
+log = logging.getLogger("pipe.worker")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What `pipe worker` was given, for every run it executes: the state directory (shared with
+    the submitters: the store, objects, logs), and the host's secret files, token file, CA bundle
+    and host root (as `pipe run`'s options of those names)."""
+
+    state_dir: Path
+    secret_files: list[Path] = field(default_factory=list)
+    token_file: Path | None = None
+    ca_bundle: Path | None = None
+    host_root: str | None = None
+
+
+def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
+    """Execute the `pending` run `run_id` on this worker (named `worker`, recorded on the run).
+    Returns what happened, for the worker's log: `ran: STATUS`, or `not run: REASON` (the run is
+    not pending, or a live process holds its lease). Never raises for the run's own problems."""
+    from runner.pipeline.spec import parse_pipeline
+    from runner.workers.execute import Launch, execute
+
+    store = Store(options.state_dir)
+    try:
+        record = store.run(run_id)
+        definition = store.pipeline_definition(record.id)
+    finally:
+        store.close()
+    if record.status != RunStatus.PENDING:
+        return f"not run: run {record.id} is {record.status}"
+    logs = StateDir(options.state_dir).run(record.id)
+    logs.root.mkdir(parents=True, exist_ok=True)
+    with open(logs.worker_log, "a", encoding="utf-8") as out:
+        try:
+            pipeline = parse_pipeline(definition.encode(), record.pipeline_path)
+            saved = record.resume_state
+            launch = Launch(
+                state_dir=options.state_dir,
+                out=out,
+                secret_files=list(options.secret_files),
+                token_file=options.token_file,
+                ca_bundle=options.ca_bundle,
+                host_root=options.host_root,
+                forge_settings=saved.forge,
+                publish=saved.publish,
+                default_image=saved.default_image,
+                parent=(record.parent_id, record.child_key or "") if record.parent_id else None,
+                trigger=record.trigger,
+                worker=worker,
+            )
+            code = execute(pipeline, dict(record.inputs), launch, run_id=record.id)
+        except RunBusy as busy:
+            return f"not run: {busy}"
+        except PipeError as problem:
+            print(f"pipe: {problem}", file=out)
+            _fail_if_pending(options.state_dir, record.id, str(problem), worker)
+            return f"ran: failed before it started ({problem})"
+    return f"ran: exit {code}"
+
+
+def _fail_if_pending(state_dir: Path, run_id: str, error: str, worker: str) -> None:
+    """End a run that never started `failed` with `error` (a `run_finished` event stored), unless
+    some process took it meanwhile."""
+    import time
+
+    store = Store(state_dir)
+    try:
+        if store.run(run_id).status == RunStatus.PENDING:
+            store.add_event(
+                run_id, EventKind.RUN_FINISHED.value, None, {"status": "failed", "error": error, "steps": []}
+            )
+            store.update_run(run_id, status=RunStatus.FAILED.value, error=error, finished_at=time.time(), worker=worker)
+    finally:
+        store.close()
+
+
+def register(app: Any, options: WorkerOptions) -> Any:
+    """Register `execute_run` on the Celery `app` as task `pipe.execute_run`, executing with
+    `options`; the worker's name is the Celery node name (`pipe.PID@HOST`)."""
+
+    @app.task(name=TASK, bind=True)  # type: ignore[untyped-decorator]
+    def task(self: Any, run_id: str) -> str:
+        outcome = execute_run(run_id, options, str(self.request.hostname))
+        log.info("run %s: %s", run_id, outcome)
+        return outcome
+
+    return task
