@@ -291,6 +291,8 @@ setup_postgres() {
     fi
     export PIPE_TEST_POSTGRES_URL="$url"
     setup_say "PostgreSQL answers: PIPE_TEST_POSTGRES_URL=postgresql://$SETUP_PG_USER:***@127.0.0.1:$port/$SETUP_PG_DB"
+}
+
 # setup_redis [PORT]: a Redis for pipe's Celery broker (PIPE_BROKER_URL=redis://127.0.0.1:PORT/0) on
 # loopback only, with no persistence (no RDB snapshots, no AOF): Debian's redis-server, installed when
 # missing, started as a daemon unless one already answers on PORT (default 6379). Returns 1 when it
