@@ -298,14 +298,14 @@ setup_postgres() {
 # missing, started as a daemon unless one already answers on PORT (default 6379). Returns 1 when it
 # cannot be installed or does not answer within 10 s.
 setup_redis() {
-    local port="${1:-6379}" i
+    local port="${1:-6379}"
     if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
         return 0
     fi
     command -v redis-server >/dev/null 2>&1 || setup_apt_install redis-server || return 1
     redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes --save '' --appendonly no \
         --daemonize yes --logfile /tmp/pipe-redis-"$port".log --dir /tmp || return 1
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
         sleep 0.2
     done

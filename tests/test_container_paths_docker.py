@@ -70,8 +70,10 @@ def installed_image() -> str:
     with tempfile.TemporaryDirectory() as directory:
         context = Path(directory)
         wheels = context / "wheels"
+        # async-timeout: redis needs it on Pythons before 3.11.3, such as the sandbox image's
+        # (Debian's 3.11.2), while the host's pip, resolving for its own Python, may skip it
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), str(REPO)],
+            [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), str(REPO), "async-timeout>=4.0.3"],
             check=True,
             capture_output=True,
         )
