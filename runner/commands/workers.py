@@ -90,9 +90,11 @@ def run_worker(
     ca_bundle: Path | None,
     host_root: str | None,
     loglevel: str,
+    work_dir: Path | None = None,
 ) -> int:
     """Start a Celery worker (runner/workers/worker.py) executing submitted runs with this state
-    directory; PIPE_HOME is set to it for the runs' own child processes."""
+    directory, their workspaces under `work_dir` when given; PIPE_HOME is set to the state
+    directory for the runs' own child processes."""
     from runner.workers.tasks import WorkerOptions
     from runner.workers.worker import start_worker
 
@@ -102,6 +104,7 @@ def run_worker(
     os.environ["PIPE_HOME"] = str(state_dir)
     options = WorkerOptions(
         state_dir=state_dir,
+        work_dir=work_dir.absolute() if work_dir else None,
         secret_files=[path.absolute() for path in secret_files],
         token_file=token_file.absolute() if token_file else None,
         ca_bundle=ca_bundle.absolute() if ca_bundle else None,
@@ -179,12 +182,21 @@ def submit_command(
 @click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Runs executed at once.")
 @click.option("--queues", "-Q", multiple=True, metavar="NAME", help="Queues to take runs from (default: pipe).")
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PIPE_WORK_DIR",
+    help="A local directory for the runs' workspaces (default: in the state directory). With a state "
+    "directory shared between machines, give each worker its own: a run taken over from a dead worker "
+    "gets its workspace rebuilt here.",
+)
 @secret_options
 @state_option
 def worker_command(
     concurrency: int,
     queues: tuple[str, ...],
     loglevel: str,
+    work_dir: Path | None,
     secret_files: tuple[Path, ...],
     token_file: Path | None,
     ca_bundle: Path | None,
@@ -201,6 +213,7 @@ def worker_command(
         ca_bundle=ca_bundle,
         host_root=host_root,
         loglevel=loglevel,
+        work_dir=work_dir,
     )
 
 

@@ -111,6 +111,7 @@ class Attempts:
                     log.write(rest)
                     scope.events.reporter.output(step.id, rest)
                 changes = scope.recorder.record(step.id, iteration, number, scope.watcher.take())
+                scope.keep_git_objects()
                 self.egress.after_attempt(step, iteration, number)
         if done.waiting:  # the attempt row says so; the run stops here and ends `waiting`
             scope.store.finish_attempt(attempt_id, RunStatus.WAITING.value, None, time.time(), {}, None)

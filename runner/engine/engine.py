@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.backend import GuardedBackend
+from runner.changes.gitobjects import GitObjects
 from runner.changes.objects import ObjectStore
 from runner.changes.recording import Recorder
 from runner.changes.snapshot import Workspace
@@ -153,7 +154,8 @@ class Engine:
             key = (attempt.step_id, attempt.iteration)
             previous[key] = max(previous.get(key, 0), attempt.number)
         state = self.state or record.resume_state.state
-        self.store.update_run(record.id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
+        worker = {"worker": self.options.worker} if self.options.worker else {}
+        self.store.update_run(record.id, status=RunStatus.RUNNING.value, finished_at=None, error=None, **worker)
         scope = self._scope(dict(record.inputs), Path(record.workspace), state, ca_bundle)
         steps = list(self.pipeline.steps[point.restart_at :])
         return self._refuse_or(self._execute(scope, steps, earlier, previous, point))
@@ -228,7 +230,19 @@ class Engine:
             pipeline_env=pipeline_env,
             credentials=options.credentials,
             ca_bundle=ca_bundle,
+            git_objects=self._git_objects(run_id, workspace, objects),
         )
+
+    def _git_objects(self, run_id: str, workspace: Path, objects: ObjectStore) -> GitObjects | None:
+        """For a run a worker executes (`options.worker`), its kept git objects, continuing the
+        listing its state holds (runner/changes/gitobjects.py); None otherwise."""
+        if self.options.worker is None:
+            return None
+        kept = self.store.run(run_id).resume_state.git_objects
+        try:
+            return GitObjects(Workspace(workspace), objects, kept)
+        except (OSError, ValueError):  # the listing is gone or damaged: keep them all again
+            return GitObjects(Workspace(workspace), objects)
 
     def _execute(
         self,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from runner.changes.gitobjects import GitObjects
 from runner.changes.objects import ObjectStore
 from runner.changes.recording import Recorder
 from runner.changes.watch import Watcher
@@ -33,7 +34,9 @@ class RunScope:
     directory steps see as /workspace; `run_dir` the run's directory under the state directory
     (logs, tracebacks, sandbox channels); `pipeline_env` the pipeline's rendered `env:`;
     `credentials` the values of each named credential a step may get (name -> variables);
-    `ca_bundle` the checked copy of the person's CA bundle, or None."""
+    `ca_bundle` the checked copy of the person's CA bundle, or None; `git_objects`, for a run a
+    worker executes, its workspace repository's git objects kept after each attempt
+    (runner/changes/gitobjects.py), else None."""
 
     run_id: str
     pipeline: Pipeline
@@ -54,6 +57,7 @@ class RunScope:
     pipeline_env: Mapping[str, str]
     credentials: Mapping[str, Mapping[str, str]]
     ca_bundle: Path | None
+    git_objects: GitObjects | None = None
 
     def log_path(self, step_id: str, iteration: int, number: int, suffix: str = "log") -> Path:
         """Where attempt `number` of `step_id` (in repeat `iteration`, 0 outside one) keeps its
@@ -65,9 +69,21 @@ class RunScope:
         return sandbox_settings(self.options, self.pipeline, step)
 
     def save_state(self) -> None:
-        """Store what a resume must use again: the run state, the forge and the default image."""
+        """Store what a resume must use again: the run state, the forge, the default image,
+        whether the run publishes and its kept git objects."""
         forge = self.forge.describe() if self.forge is not None else None
-        self.store.save_resume_state(self.run_id, ResumeState(self.state, forge, self.options.default_image))
+        kept = self.git_objects.digest if self.git_objects is not None else None
+        state = ResumeState(self.state, forge, self.options.default_image, self.options.publish, kept)
+        self.store.save_resume_state(self.run_id, state)
+
+    def keep_git_objects(self) -> None:
+        """For a run a worker executes, keep the git objects the last attempt added (see
+        runner/changes/gitobjects.py) and save the run's state when there were any."""
+        try:
+            if self.git_objects is not None and self.git_objects.keep():
+                self.save_state()
+        except OSError:  # the object store is full or unwritable: the run goes on, a takeover lacks them
+            pass
 
 
 def sandbox_settings(options: RunOptions, pipeline: Pipeline, step: Step) -> SandboxSettings:

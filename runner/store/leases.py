@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from runner.names import RunStatus
 from runner.store.connection import Connection
 from runner.store.records import LeaseRecord
 from runner.store.tables import runs
@@ -61,6 +62,23 @@ class LeaseTables(Connection):
                 .where(runs.c.id == run_id, runs.c.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
             )
+
+    def orphaned_runs(self, now: float | None = None) -> list[str]:
+        """The ids of the runs a Celery worker was executing (`worker` set) that are still
+        `running` while nobody holds their lease (none, or expired before `now`, epoch seconds):
+        their worker died. Oldest first. A worker enqueues them again to take them over
+        (runner/workers/orphans.py)."""
+        moment = time.time() if now is None else now
+        query = (
+            select(runs.c.id)
+            .where(
+                runs.c.status == RunStatus.RUNNING.value,
+                runs.c.worker.is_not(None),
+                (runs.c.lease_until.is_(None)) | (runs.c.lease_until < moment),
+            )
+            .order_by(runs.c.created_at)
+        )
+        return [str(row["id"]) for row in self._all(query)]
 
     def lease(self, run_id: str) -> LeaseRecord:
         """Who holds a run's lease now. Raises KeyError for an unknown run id."""

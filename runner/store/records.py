@@ -38,21 +38,25 @@ class RunState:
 class ResumeState:
     """What a resume must use again (column `runs.resume_state`): the run state, the forge as
     `Forge.describe()` gave it (None: the run had none) and the default sandbox image; and for a
-    run `pipe submit` created `pending`, whether the worker that executes it publishes."""
+    run `pipe submit` created `pending`, whether the worker that executes it publishes; for a run
+    a worker executes, the object listing its workspace repository's git objects
+    (runner/changes/gitobjects.py), None before any."""
 
     state: RunState = field(default_factory=RunState)
     forge: dict[str, Any] | None = None
     default_image: str | None = None
     publish: bool = True
+    git_objects: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape stored: {"state": {...}, "forge": {...} | null, "default_image": str | null,
-        "publish": bool}."""
+        "publish": bool, "git_objects": str | null}."""
         return {
             "state": self.state.as_dict(),
             "forge": self.forge,
             "default_image": self.default_image,
             "publish": self.publish,
+            "git_objects": self.git_objects,
         }
 
     @classmethod
@@ -63,6 +67,7 @@ class ResumeState:
             data.get("forge"),
             data.get("default_image"),
             data.get("publish", True),
+            data.get("git_objects"),
         )
 
 

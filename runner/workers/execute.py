@@ -121,6 +121,22 @@ class Launch:
     worker: str | None = None
 
 
+def child_submitter_for(forge: Any, launch: Launch) -> Any:
+    """With a broker configured (PIPE_BROKER_URL), the function that submits the run's `uses:
+    pipeline` children to it (runner.workers.submit.child_submitter, with the run's forge, else
+    the forge settings it was given, `publish` and default image); None without a broker
+    (children run as local processes)."""
+    from runner.workers.app import broker_url
+    from runner.workers.submit import child_submitter
+
+    broker = broker_url()
+    if broker is None:
+        return None
+    settings = dict(launch.forge_settings) if launch.forge_settings else None
+    describe = forge.describe() if forge is not None else settings  # a parent that reads no forge itself
+    return child_submitter(broker, launch.state_dir, describe, launch.publish, launch.default_image)
+
+
 def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: str | None = None) -> int:
     """Execute `pipeline` with resolved `inputs`: a new run, or with `run_id` the stored `pending`
     run of that id (Engine.start: its stored inputs are used, RunBusy, exit 2, when it is leased or
@@ -133,8 +149,6 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
     from runner.pipeline.secrets import resolve_secrets
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
-    from runner.workers.app import broker_url
-    from runner.workers.submit import child_submitter
 
     check_actions(pipeline)
     secrets = resolve_secrets(pipeline, os.environ, launch.secret_files, dict(launch.channel_secrets))
@@ -163,11 +177,6 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
             publish=launch.publish,
             secrets=[*secrets.values(), *tokens],
         )
-        broker = broker_url()
-        submit = None
-        if broker is not None:
-            describe = forge.describe() if forge is not None else None
-            submit = child_submitter(broker, launch.state_dir, describe, launch.publish, launch.default_image)
         options = RunOptions(
             event=launch.event,
             default_image=launch.default_image,
@@ -182,7 +191,7 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
             credentials=credentials,
             trigger=launch.trigger,
             worker=launch.worker,
-            submit_child=submit,
+            submit_child=child_submitter_for(forge, launch),
         )
         engine = Engine(pipeline, store, backend, reporter, options, state)
         result = engine.run(inputs) if run_id is None else engine.start(run_id)

@@ -1,11 +1,13 @@
 """The `execute_run(run_id)` task a worker runs: execute a run `pipe submit` (or a parent's
 `pipeline` step) created `pending`, as `pipe run` would (runner/workers/execute.py), its console
-output in the run's `worker.log`.
+output in the run's `worker.log`; or take over a run still `running` whose worker died (its lease
+expired; runner/workers/orphans.py enqueues such runs again), continuing it from its last
+completed step in a workspace rebuilt on this worker (runner/workers/resume.py).
 
 Idempotent: a task delivered twice (acks late: a redelivery after a lost worker or the visibility
-timeout) runs the run once. A run no longer `pending` is left alone, and between two deliveries
-racing, the store's lease decides (Engine.start takes the lease first, then checks the run is still
-`pending`). A problem found before the run starts (no Docker engine, a missing secret on this
+timeout) runs the run once. A run that ended is left alone, and between two deliveries racing,
+the store's lease decides (Engine.start and a takeover take the lease first, then check the run's
+status). A problem found before the run starts (no Docker engine, a missing secret on this
 worker) ends the run `failed` with that message, so `pipe submit --wait` ends too.
 """
 
@@ -28,10 +30,13 @@ log = logging.getLogger("pipe.worker")
 @dataclass(frozen=True)
 class WorkerOptions:
     """What `pipe worker` was given, for every run it executes: the state directory (shared with
-    the submitters: the store, objects, logs), and the host's secret files, token file, CA bundle
-    and host root (as `pipe run`'s options of those names)."""
+    the submitters and the other workers: the store, objects, logs), the work directory where
+    this worker makes its runs' workspaces (`WORK_DIR/RUN/workspace`; None: in the state
+    directory), and the host's secret files, token file, CA bundle and host root (as `pipe run`'s
+    options of those names)."""
 
     state_dir: Path
+    work_dir: Path | None = None
     secret_files: list[Path] = field(default_factory=list)
     token_file: Path | None = None
     ca_bundle: Path | None = None
@@ -39,11 +44,14 @@ class WorkerOptions:
 
 
 def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
-    """Execute the `pending` run `run_id` on this worker (named `worker`, recorded on the run).
-    Returns what happened, for the worker's log: `ran: STATUS`, or `not run: REASON` (the run is
-    not pending, or a live process holds its lease). Never raises for the run's own problems."""
+    """Execute the `pending` run `run_id` on this worker (named `worker`, recorded on the run), or
+    take it over when it is `running` on a worker that died (a live worker holds its lease: not
+    run). Returns what happened, for the worker's log: `ran: exit CODE`, or `not run: REASON` (the
+    run ended, runs outside the workers, or a live process holds its lease). Never raises for the
+    run's own problems."""
     from runner.pipeline.spec import parse_pipeline
     from runner.workers.execute import Launch, execute
+    from runner.workers.resume import resume
 
     store = Store(options.state_dir)
     try:
@@ -51,7 +59,8 @@ def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
         definition = store.pipeline_definition(record.id)
     finally:
         store.close()
-    if record.status != RunStatus.PENDING:
+    takeover = record.status == RunStatus.RUNNING and record.worker is not None
+    if record.status != RunStatus.PENDING and not takeover:
         return f"not run: run {record.id} is {record.status}"
     logs = StateDir(options.state_dir).run(record.id)
     logs.root.mkdir(parents=True, exist_ok=True)
@@ -72,25 +81,33 @@ def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
                 parent=(record.parent_id, record.child_key or "") if record.parent_id else None,
                 trigger=record.trigger,
                 worker=worker,
+                workspace=options.work_dir / record.id / "workspace" if options.work_dir else None,
             )
-            code = execute(pipeline, dict(record.inputs), launch, run_id=record.id)
+            if takeover:
+                code = resume(record.id, launch, takeover=True)
+            else:
+                code = execute(pipeline, dict(record.inputs), launch, run_id=record.id)
         except RunBusy as busy:
             return f"not run: {busy}"
         except PipeError as problem:
             print(f"pipe: {problem}", file=out)
-            _fail_if_pending(options.state_dir, record.id, str(problem), worker)
+            expected = RunStatus.RUNNING if takeover else RunStatus.PENDING
+            _fail_unstarted(options.state_dir, record.id, str(problem), worker, expected)
             return f"ran: failed before it started ({problem})"
     return f"ran: exit {code}"
 
 
-def _fail_if_pending(state_dir: Path, run_id: str, error: str, worker: str) -> None:
-    """End a run that never started `failed` with `error` (a `run_finished` event stored), unless
-    some process took it meanwhile."""
+def _fail_unstarted(state_dir: Path, run_id: str, error: str, worker: str, expected: RunStatus) -> None:
+    """End a run this worker could not start (`expected` pending) or take over (`expected`
+    running) `failed` with `error` (a `run_finished` event stored), unless it is no longer in
+    `expected` status or, for a takeover, some process took its lease meanwhile."""
     import time
 
     store = Store(state_dir)
     try:
-        if store.run(run_id).status == RunStatus.PENDING:
+        lease = store.lease(run_id)
+        held = expected == RunStatus.RUNNING and lease.owner is not None and (lease.until or 0) > time.time()
+        if store.run(run_id).status == expected and not held:
             store.add_event(
                 run_id, EventKind.RUN_FINISHED.value, None, {"status": "failed", "error": error, "steps": []}
             )

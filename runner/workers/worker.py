@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from runner.workers.app import DEFAULT_QUEUE, make_app
+from runner.workers.app import DEFAULT_QUEUE, enqueue, make_app
 from runner.workers.tasks import WorkerOptions, register
 
 
@@ -28,12 +28,14 @@ def node_name() -> str:
 def start_worker(broker: str, options: WorkerOptions, *, concurrency: int, queues: list[str], loglevel: str) -> int:
     """Run a Celery worker on `broker` consuming `queues` (default `pipe`) with `concurrency` pool
     processes until it is stopped (SIGTERM: warm shutdown, the runs under way finish first; a
-    second SIGTERM or SIGQUIT: cold). Returns its exit code."""
+    second SIGTERM or SIGQUIT: cold). Once ready, it also looks for the runs of dead workers and
+    enqueues them on its first queue (runner/workers/orphans.py). Returns its exit code."""
     from runner.workers.execute import preload
 
     preload()
     app = make_app(broker)
     register(app, options)
+    watch_orphans(app, options, (queues or [DEFAULT_QUEUE])[0])
     argv = [
         "worker",
         f"--hostname={node_name()}",
@@ -48,6 +50,26 @@ def start_worker(broker: str, options: WorkerOptions, *, concurrency: int, queue
     except SystemExit as done:
         return int(done.code or 0)
     return 0
+
+
+def watch_orphans(app: Any, options: WorkerOptions, queue: str) -> None:
+    """Start an OrphanWatch when the worker is ready (Celery's `worker_ready` signal, in the main
+    process, after the pool has forked) and stop it at `worker_shutdown`. Raises UsageError for a
+    bad PIPE_ORPHAN_CHECK_INTERVAL."""
+    from celery import signals
+
+    from runner.workers.orphans import OrphanWatch, check_interval
+
+    watch = OrphanWatch(options.state_dir, lambda run_id: enqueue(app, run_id, queue), check_interval())
+
+    def ready(**_: Any) -> None:
+        watch.start()
+
+    def shutdown(**_: Any) -> None:
+        watch.stop()
+
+    signals.worker_ready.connect(ready, weak=False)
+    signals.worker_shutdown.connect(shutdown, weak=False)
 
 
 @dataclass(frozen=True)

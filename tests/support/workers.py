@@ -54,11 +54,20 @@ def worker_env(state: Path) -> dict[str, str]:
 
 @contextmanager
 def workers(
-    root: Path, state: Path, count: int, concurrency: int = 1, timeout: float = 30.0
+    root: Path,
+    state: Path,
+    count: int,
+    concurrency: int = 1,
+    timeout: float = 30.0,
+    *,
+    work_dirs: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`count` `pipe worker` processes, in `root/wN` each (their output in `root/wN.log`), ready
-    (every one answered `pipe workers`) before the block runs; stopped after it (SIGTERM, then
-    SIGKILL after 20 s). Raises RuntimeError when they are not ready within `timeout` seconds."""
+    """`count` `pipe worker` processes, in `root/wN` each (their output in `root/wN.log`; with
+    `work_dirs`, their runs' workspaces in `root/wN/work`; `env` added to their environment), each
+    the leader of its own process group (os.killpg kills a worker with its pool), ready (every one
+    answered `pipe workers`) before the block runs; stopped after it (SIGTERM, then SIGKILL after
+    20 s). Raises RuntimeError when they are not ready within `timeout` seconds."""
     from runner.workers.worker import live_workers
 
     started: list[subprocess.Popen[bytes]] = []
@@ -68,8 +77,17 @@ def workers(
             cwd.mkdir(parents=True, exist_ok=True)
             with open(root / f"w{number}.log", "wb") as log:
                 command = [sys.executable, "-m", "runner", "worker", "-c", str(concurrency), "--state-dir", str(state)]
+                if work_dirs:
+                    command += ["--work-dir", str(cwd / "work")]
                 started.append(
-                    subprocess.Popen(command, cwd=cwd, env=worker_env(state), stdout=log, stderr=subprocess.STDOUT)
+                    subprocess.Popen(
+                        command,
+                        cwd=cwd,
+                        env={**worker_env(state), **(env or {})},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
                 )
         pids = {f"pipe.{process.pid}@" for process in started}
         deadline = time.monotonic() + timeout

@@ -6,6 +6,7 @@ import pytest
 
 from runner.errors import UsageError
 from runner.workers.app import broker_url, make_app, settings, visibility_timeout
+from runner.workers.orphans import check_interval
 
 
 def test_the_settings_are_those_for_long_tasks() -> None:
@@ -33,3 +34,12 @@ def test_no_broker_means_in_process() -> None:
 def test_a_visibility_timeout_that_is_not_whole_seconds_is_refused(value: str) -> None:
     with pytest.raises(UsageError, match="PIPE_VISIBILITY_TIMEOUT"):
         visibility_timeout({"PIPE_VISIBILITY_TIMEOUT": value})
+
+
+def test_the_check_interval_is_read_from_the_environment() -> None:
+    assert check_interval({}) == 30.0
+    assert check_interval({"PIPE_ORPHAN_CHECK_INTERVAL": "0"}) == 0.0
+    assert check_interval({"PIPE_ORPHAN_CHECK_INTERVAL": "2.5"}) == 2.5
+    for bad in ("-1", "soon", "nan", "inf"):
+        with pytest.raises(UsageError, match="PIPE_ORPHAN_CHECK_INTERVAL"):
+            check_interval({"PIPE_ORPHAN_CHECK_INTERVAL": bad})

@@ -1,0 +1,189 @@
+"""Continuing a stored run in this process: `pipe resume` (runner/commands/run.py), an approval's
+decision, and a worker taking over a run whose worker died (runner/workers/tasks.py) all go
+through `resume`.
+
+Taking over (`relocate`): the run's workspace was on the dead worker's disk, so this worker makes
+a new, empty one under its own work directory, records it on the run, and `prepare`
+(runner/changes/resume.py) rebuilds it: every path of the run's manifest (the workspace after the
+last recorded attempt, in the store) is put back from the object store, which every worker reads
+(the shared state directory), then the recorded changes of the steps that run again are undone.
+The interrupted step then runs again from that state, as after `pipe resume`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from runner.actions import registry
+from runner.changes.objects import ObjectStore
+from runner.engine.sandboxing import prepare_workspace
+from runner.errors import RunBusy, UsageError
+from runner.forges import open_forge
+from runner.names import EventKind, RunStatus
+from runner.statedir import StateDir
+from runner.store import Store
+from runner.workers.execute import Launch, build_reporter, check_actions, child_submitter_for, interrupt_on_sigterm
+
+
+def resume(
+    run_id: str,
+    launch: Launch,
+    *,
+    from_step: str | None = None,
+    skip: list[str] | None = None,
+    force: bool = False,
+    takeover: bool = False,
+) -> int:
+    """Continue the stored run `run_id`: take its lease (RunBusy, exit 2, when a live process
+    holds it), remove containers a dead runner left, undo the changes of the steps that run again,
+    run them. The pipeline is the one stored with the run, not the file as it is now.
+
+    With `takeover` (a worker adopting a run whose worker died) the run must still be `running`
+    once the lease is taken (else RunBusy), and `launch.workspace`, when given and not the run's
+    workspace, becomes its workspace, rebuilt from the run's manifest (see the module docstring).
+    Returns the run's exit code (0, 1, 3 or 130); raises UsageError (2) for a run that succeeded
+    or a `--skip` naming no step, and as `execute` does."""
+    from runner.backend import open_backend as make_backend
+    from runner.changes.resume import plan_restart, prepare
+    from runner.engine import Engine, ResumePoint, RunOptions
+    from runner.engine.credentials import load_credentials
+    from runner.pipeline.secrets import read_child_channel, resolve_secrets
+    from runner.pipeline.spec import parse_pipeline
+    from runner.reporters import Reporter
+    from runner.reporters.console import console_reporter
+    from runner.reporters.jsonl import JsonLinesReporter
+
+    state_dir, skip = launch.state_dir, list(skip or [])
+    store = Store(state_dir)
+    try:
+        record = store.run(run_id)
+        if record.status == RunStatus.SUCCEEDED:
+            raise UsageError(f"run {record.id} already succeeded; nothing to resume")
+        if not record.workspace and not takeover:
+            # The runner died between recording the run and its workspace: no step ran yet, so the
+            # default workspace is the one (never the current directory, which Path("") would be).
+            default = StateDir(state_dir).run(record.id).workspace
+            prepare_workspace(default)
+            store.update_run(record.id, workspace=str(default))
+            record = store.run(record.id)
+        pipeline = parse_pipeline(store.pipeline_definition(record.id).encode(), record.pipeline_path)
+        check_actions(pipeline)
+        unknown = [name for name in skip if name not in {s.id for s in pipeline.all_steps()}]
+        if unknown:
+            raise UsageError(f"{pipeline.path}: --skip names no step: {', '.join(unknown)}")
+        passed = read_child_channel(os.environ).secrets if record.parent_id else {}
+        secrets = resolve_secrets(pipeline, os.environ, launch.secret_files, passed)
+        settings = record.resume_state.forge
+        forge = open_forge(settings, state_dir=state_dir, token_file=launch.token_file) if settings else None
+        backend = make_backend("docker", host_root=launch.host_root)
+        console = JsonLinesReporter(launch.out) if launch.json_lines else console_reporter(launch.out)
+        reporter: Reporter = console
+        previous = interrupt_on_sigterm()
+        try:
+            credentials = load_credentials(pipeline, os.environ, forge, launch.token_file)
+            state = record.resume_state.state
+            tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
+            inputs = dict(record.inputs)
+            image = record.resume_state.default_image or os.environ.get("PIPE_SANDBOX_IMAGE")
+            reporter = build_reporter(
+                console,
+                pipeline,
+                inputs,
+                store,
+                state,
+                forge=forge,
+                publish=launch.publish,
+                secrets=[*secrets.values(), *tokens],
+            )
+            options = RunOptions(
+                state_dir=state_dir,
+                secrets=secrets,
+                workspace=Path(record.workspace) if record.workspace else None,
+                token_file=launch.token_file,
+                ca_bundle=launch.ca_bundle,
+                trigger=launch.trigger,
+                forge=forge,
+                publish=launch.publish,
+                credentials=credentials,
+                default_image=image,
+                worker=launch.worker,
+                submit_child=child_submitter_for(forge, replace(launch, default_image=image)),
+            )
+            engine = Engine(pipeline, store, backend, reporter, options, state)
+            engine.claim(record.id)
+            try:
+                if takeover:
+                    adopted = _adopt(store, record.id, launch.workspace or StateDir(state_dir).run(record.id).workspace)
+                    if adopted is None:
+                        raise RunBusy(f"run {record.id} is {store.run(record.id).status} now: it is not taken over")
+                    console.event(EventKind.RUN_ADOPTED.value, {"run": record.id, **adopted})
+                    store.add_event(record.id, EventKind.RUN_ADOPTED.value, None, adopted)
+                mask = engine.masker.mask_value
+                read = registry.forge_reader(pipeline, record.id, record.inputs, forge)
+                restart, inner, changed = plan_restart(pipeline, store, record.id, from_step, read, mask)
+                objects = ObjectStore(StateDir(state_dir).objects)
+                done = prepare(pipeline, store, backend, objects, record.id, restart, inner, force=force)
+                if takeover:  # the repository's objects, which the manifest does not hold
+                    restore_git_objects(store, objects, record.id)
+            except BaseException:
+                engine.unclaim()  # refused or stopped: the run stays as it was, free to resume
+                raise
+            if changed:  # a forge read answers differently now: the run says so, and restarts there
+                store.add_event(record.id, EventKind.INPUTS_CHANGED.value, None, {"steps": changed})
+                console.event(EventKind.INPUTS_CHANGED.value, {"run": record.id, "steps": changed})
+            console.event(
+                EventKind.RESUME_PREPARED.value,
+                {
+                    "run": record.id,
+                    "restart_at": pipeline.steps[restart].id if restart < len(pipeline.steps) else None,
+                    "containers_removed": done.reaped,
+                    "paths_restored": done.restored,
+                    "changes_undone": done.undone,
+                    "paths": list(done.paths),
+                },
+            )
+            result = engine.resume(ResumePoint(record.id, restart, frozenset(skip), inner))
+        finally:
+            reporter.close()
+            backend.close()
+            if launch.worker is not None:  # a worker's pool process runs more runs: its own handler back
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
+    finally:
+        store.close()
+    return int(result.exit_code)
+
+
+def _adopt(store: Store, run_id: str, workspace: Path) -> dict[str, str] | None:
+    """With the run's lease held: None when the run is no longer `running` (it ended meanwhile),
+    else move it to `workspace` when that is not its own (created empty: `prepare` fills it from
+    the manifest) and return {"worker": the dead worker, "workspace": the one now, "previous": the
+    one before} for the `run_adopted` event. Raises UsageError when a new `workspace` is not empty."""
+    record = store.run(run_id)
+    if record.status != RunStatus.RUNNING:
+        return None
+    previous = record.workspace or ""
+    if str(workspace) != previous:
+        if workspace.exists() and any(workspace.iterdir()):
+            raise UsageError(f"cannot take over run {run_id}: its new workspace {workspace} is not empty")
+        prepare_workspace(workspace)
+        store.update_run(run_id, workspace=str(workspace))
+    return {"worker": record.worker or "", "workspace": str(workspace), "previous": previous}
+
+
+def restore_git_objects(store: Store, objects: ObjectStore, run_id: str) -> int:
+    """Put the git objects the run kept (runner/changes/gitobjects.py) back into its workspace's
+    repository; returns how many. Raises RollbackConflict when the object store lacks some."""
+    from runner.changes.gitobjects import read_listing, restore
+    from runner.changes.external import RollbackConflict
+    from runner.changes.snapshot import Workspace
+
+    record = store.run(run_id)
+    try:
+        listing = read_listing(objects, record.resume_state.git_objects)
+        return restore(Workspace(Path(record.workspace)), objects, listing)
+    except (OSError, ValueError) as problem:
+        raise RollbackConflict(f"cannot put back the git objects of run {run_id}: {problem}") from None
