@@ -237,3 +237,54 @@ def test_two_review_events_for_one_thread_give_one_run_and_one_queued(
     linked = {store.delivery(d.guid).run_id for d in (first, second)}  # type: ignore[union-attr]
     store.close()
     assert linked == {earlier.id, later.id}
+
+
+HELLO = """\
+version: 1
+name: hello-from-a-worker
+inputs:
+  repo: {type: string, default: ""}
+  issue: {type: integer, required: true}
+steps:
+  - id: say
+    sandbox: {network: none}
+    run: echo "issue {{ inputs.issue }} of {{ inputs.repo }}"
+"""
+
+
+@pytest.mark.redis
+def test_with_a_broker_a_webhook_run_executes_on_a_worker(
+    tmp_path: Path, github: GitHubServer, serve_factory: Callable[[str], Serve], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.workers import broker, flush_broker, workers
+
+    flush_broker()
+    monkeypatch.setenv("PIPE_BROKER_URL", broker())
+    repo = github.create_repo("octo/words", {"README.md": "# words\n"})
+    issue = repo.add_issue("Say hello", "From a worker, please.", ("bug",))
+    pipeline = tmp_path / "hello.yml"
+    pipeline.write_text(HELLO)
+    with workers(tmp_path, tmp_path / "state", count=1):
+        serve = serve_factory(f"  - {{on: issue-labeled, label: pipe, pipeline: {pipeline}}}\n")
+        github.webhooks.add_hook(repo, serve.url, SECRET)
+        github.label_issue("octo/words", issue["number"], "pipe", by="octocat")
+        (labeled,) = answered(github.webhooks.wait(), "issues")
+        assert (labeled.status, labeled.response["status"]) == (202, "started"), labeled.response
+
+        def finished() -> Any:
+            store = serve.store()
+            try:
+                record = store.delivery(labeled.guid)
+                if record is None or record.run_id is None:
+                    return None
+                run = store.run(record.run_id)
+                return run if run.status.finished else None
+            finally:
+                store.close()
+
+        run = wait_for(finished, 300, "the run the webhook submitted")
+    log = (serve.state / "serve" / f"{labeled.guid}.log").read_text()
+    assert run.status == RunStatus.SUCCEEDED, log[-4000:]
+    assert run.trigger == "submit" and run.worker is not None and run.worker.startswith("pipe.")
+    assert f"issue {issue['number']} of octo/words" in (serve.state / "runs" / run.id / "worker.log").read_text()
+    assert '"event": "run_finished"' in log  # the serve's process followed the run to its end

@@ -1,9 +1,11 @@
 """Starting the `pipe` commands a webhook asks for, as background processes of the serve process:
-`pipe run PIPELINE -i ... --json` for a rule or `/pipe retry`, `pipe approve|reject RUN` for a
-command. Each is its own process (as child runs are, runner/actions/children.py) with the state
-directory and forge options of the configuration; its output goes to `serve/DELIVERY.log` in the
-state directory. A run's id is read from its first JSON line that names one (`run_started`, after
-any wait for its concurrency group) and handed to `link(delivery, run_id)`.
+`pipe run PIPELINE -i ... --json` for a rule or `/pipe retry` (with a broker, PIPE_BROKER_URL:
+`pipe submit PIPELINE -i ... --json --wait`, so a Celery worker executes the run and this process
+only follows it), `pipe approve|reject RUN` for a command. Each is its own process (as child runs
+are, runner/actions/children.py) with the state directory and forge options of the
+configuration; its output goes to `serve/DELIVERY.log` in the state directory. A run's id is read
+from its first JSON line that names one (`run_started`, after any wait for its concurrency group,
+or `run_submitted`) and handed to `link(delivery, run_id)`.
 
 The GitHub token reaches the process as today's runs take it: `--token-file` when the
 configuration named a file, else GITHUB_TOKEN in its environment; never on its command line. The
@@ -33,6 +35,7 @@ from runner.serve.slots import Job, Slots
 from runner.statedir import StateDir
 
 Popen = subprocess.Popen[bytes]
+_NAMING = (EventKind.RUN_STARTED.value, EventKind.RUN_RESUMED.value)
 Link = Callable[[str, str], None]
 
 
@@ -53,6 +56,8 @@ class Launcher:
             for name, value in (os.environ if environ is None else environ).items()
             if name not in config.secret_names and not (secret and value.strip() == secret)
         }
+        # PIPE_BROKER_URL (runner/workers/app.py): runs are submitted to Celery workers
+        self.broker = bool(self.environ.get("PIPE_BROKER_URL"))
         self.processes: list[Popen] = []
         self._readers: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -63,13 +68,16 @@ class Launcher:
     def run_argv(
         self, pipeline: str, inputs: Mapping[str, Any], repo: str, sandbox_image: str | None = None
     ) -> list[str]:
-        """`pipe run` of `pipeline` with `inputs` against repository `repo` (see the module docstring)."""
-        argv = [sys.executable, "-m", "runner", "run", pipeline]
+        """`pipe run` of `pipeline` with `inputs` against repository `repo`, or with a broker
+        `pipe submit --wait` (see the module docstring)."""
+        argv = [sys.executable, "-m", "runner", "submit" if self.broker else "run", pipeline]
         for name, value in inputs.items():
             argv += ["-i", f"{name}={to_text(value)}"]
         argv += ["--repo", repo, "--api-url", self.config.api_url, "--json"]
         if sandbox_image:
             argv += ["--sandbox-image", sandbox_image]
+        if self.broker:  # a worker executes the run with its own token: only the state directory
+            return [*argv, "--wait", "--state-dir", str(self.state_dir)]
         return argv + self._common()
 
     def decision_argv(self, decision: str, run_id: str, comment: str) -> list[str]:
@@ -184,12 +192,13 @@ class Launcher:
 
 
 def _run_id(line: bytes) -> str | None:
-    """The run a `pipe run --json` line is about (`run_started` or `run_resumed`), or None."""
+    """The run a `pipe run --json` or `pipe submit --json` line is about (`run_started`,
+    `run_resumed` or `run_submitted`), or None."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    if isinstance(record, dict) and record.get("event") in (EventKind.RUN_STARTED, EventKind.RUN_RESUMED):
+    if isinstance(record, dict) and record.get("event") in (*_NAMING, "run_submitted"):
         run = record.get("run")
         return run if isinstance(run, str) and run else None
     return None
