@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from runner.ui.security import is_loopback
 
 __all__ = ["is_loopback", "serve"]
+
+
+def fleet_of(state_dir: Path) -> Callable[[], Mapping[str, Any]] | None:
+    """With a broker configured (PIPE_BROKER_URL), what the workers page shows (the default queue;
+    runner.workers.status.fleet_status); None without one."""
+    from runner.workers.app import broker_url
+    from runner.workers.status import fleet_status
+
+    broker = broker_url()
+    return partial(fleet_status, broker, state_dir) if broker is not None else None
 
 
 def serve(state_dir: Path, host: str, port: int, *, token: str | None, read_only: bool, out: TextIO) -> int:
@@ -24,7 +36,7 @@ def serve(state_dir: Path, host: str, port: int, *, token: str | None, read_only
     suffix = f"/?token={token}" if token else "/"
     shown = f"[{host}]" if ":" in host else host
     print(f"pipe ui: http://{shown}:{port}{suffix}" + (" (read-only)" if read_only else ""), file=out, flush=True)
-    ui = UI(state_dir, host=host, port=port, read_only=read_only, token=token)
+    ui = UI(state_dir, host=host, port=port, read_only=read_only, token=token, fleet=fleet_of(state_dir))
     try:
         uvicorn.run(ui.application(), host=host, port=port, log_level="warning")
     finally:

@@ -82,7 +82,7 @@ class LeaseTables(Connection):
 
     def lease(self, run_id: str) -> LeaseRecord:
         """Who holds a run's lease now. Raises KeyError for an unknown run id."""
-        row = self._one(select(*_LEASE).where(runs.c.id == run_id))
+        row = self._one(select(*_LEASE, runs.c.heartbeat_at).where(runs.c.id == run_id))
         if row is None:
             raise KeyError(run_id)
-        return LeaseRecord(row["lease_owner"], row["lease_until"], row["host"], row["pid"])
+        return LeaseRecord(row["lease_owner"], row["lease_until"], row["host"], row["pid"], row["heartbeat_at"])

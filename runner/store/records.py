@@ -174,13 +174,15 @@ class ApprovalRecord:
 
 @dataclass(frozen=True)
 class LeaseRecord:
-    """Who owns a run: `owner` (`host:pid:token`) until `until`, on `host` as process `pid`; all
-    None when nobody ever held it (`owner` and `until` are None once released)."""
+    """Who owns a run: `owner` (`host:pid:token`) until `until`, on `host` as process `pid`,
+    renewed last at `heartbeat_at`; all None when nobody ever held it (`owner` and `until` are
+    None once released)."""
 
     owner: str | None
     until: float | None
     host: str | None
     pid: int | None
+    heartbeat_at: float | None = None  # epoch seconds of the last renewal
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlencode
 import jinja2
 import markupsafe
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -56,7 +57,8 @@ class UI:
     """The application's state: where the store is, the address it is served on (`port` 0: the
     port the connection came in on, i.e. the one the server is bound to), and what is allowed.
     `spawn(argv)` starts an action's command line (default: a `pipe` subprocess kept in `actions`,
-    its output appended to ui-actions.log)."""
+    its output appended to ui-actions.log). `fleet()`, given when a broker is configured, returns
+    what the workers page shows (runner.workers.status.fleet_status's shape)."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class UI:
         read_only: bool = False,
         token: str | None = None,
         spawn: Spawn | None = None,
+        fleet: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.host = host
@@ -74,6 +77,7 @@ class UI:
         self.read_only = read_only
         self.token = token
         self.spawn: Spawn = spawn or self._spawn
+        self.fleet = fleet
         self.sessions = Sessions()
         self.jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_displayed)
         self.actions: list[subprocess.Popen[bytes]] = []
@@ -143,6 +147,16 @@ class UI:
         finally:
             store.close()
         return self._page(request, "threads.html", **listing)
+
+    async def workers_page(self, request: Request) -> Response:
+        """The live workers with their runs' heartbeats, the queues' depths and the runs waiting to
+        be taken over; without a broker, says there is none."""
+        fleet = dict(await run_in_threadpool(self.fleet)) if self.fleet is not None else None
+        return self._page(request, "workers.html", fleet=fleet)
+
+    async def workers_json(self, request: Request) -> Response:
+        fleet = dict(await run_in_threadpool(self.fleet)) if self.fleet is not None else None
+        return JSONResponse(fleet if fleet is not None else {"error": "no broker (PIPE_BROKER_URL) configured"})
 
     async def thread_page(self, request: Request) -> Response:
         store = self.store()
@@ -337,6 +351,8 @@ class UI:
             Route("/runs/{run_id}", self.run_page),
             Route("/threads", self.threads_page),
             Route("/threads/{thread_id}", self.thread_page),
+            Route("/workers", self.workers_page),
+            Route("/api/workers", self.workers_json),
             Route("/api/threads/{thread_id}", self.thread_json),
             Route("/api/runs", self.runs_json),
             Route("/api/runs/events", self.runs_events),

@@ -177,8 +177,8 @@ def _adopt(store: Store, run_id: str, workspace: Path) -> dict[str, str] | None:
 def restore_git_objects(store: Store, objects: ObjectStore, run_id: str) -> int:
     """Put the git objects the run kept (runner/changes/gitobjects.py) back into its workspace's
     repository; returns how many. Raises RollbackConflict when the object store lacks some."""
-    from runner.changes.gitobjects import read_listing, restore
     from runner.changes.external import RollbackConflict
+    from runner.changes.gitobjects import read_listing, restore
     from runner.changes.snapshot import Workspace
 
     record = store.run(run_id)
