@@ -89,7 +89,7 @@ class EventKind(enum.StrEnum):
 
     RUN_STARTED = "run_started"  # pipeline, path, steps (count), workspace
     RUN_RESUMED = "run_resumed"  # as run_started
-    RUN_ADOPTED = "run_adopted"  # worker (the dead one), workspace, previous: a worker took the run over
+    RUN_ADOPTED = "run_adopted"  # worker (the one before), workspace, previous: another worker continues the run
     RUN_FINISHED = "run_finished"  # status, error, steps [{step, outcome, conclusion, ...}], agent totals
     STEP_RECALLED = "step_recalled"  # reporters only, on resume: a step that ran before (its summary)
     STEP_STARTED = "step_started"  # name, iteration

@@ -1,8 +1,12 @@
-"""A worker killed with SIGKILL in the middle of a child run's writing step: another worker takes
+"""Runs continued by another worker than the one that executed them.
+
+A worker killed with SIGKILL in the middle of a child run's writing step: another worker takes
 the child over (runner/workers/orphans.py finds it once its lease expires, runner/workers/resume.py
 rebuilds its workspace in the new worker's own work directory from the manifest and the shared
 objects) and finishes it. Its pushed tree equals an uninterrupted child's, and the test GitHub
-server holds exactly one pull request and one comment per child."""
+server holds exactly one pull request and one comment per child. And a run that waits at a wait
+point after its worker left is continued by `pipe approve` on another worker, in a workspace
+rebuilt there."""
 
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ import pytest
 
 from runner.names import AttemptStatus, EventKind, RunStatus
 from runner.store import Store
+from tests.support.cli import Cli
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer
 from tests.support.pipelines import write_pipeline
-from tests.support.workers import flush_broker, worker_env, workers
+from tests.support.workers import broker, flush_broker, worker_env, workers
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -153,3 +158,49 @@ def test_a_child_of_a_killed_worker_is_finished_by_another(
     bodies = sorted(comment["body"].split(" ")[0] for comment in repo.comments.values())
     assert bodies == ["Opened", "Opened"], json.dumps(list(repo.comments.values()))[:2000]
     assert github.count("POST", r"/pulls$") == 2
+
+
+GATED = """\
+version: 1
+name: gated-on-workers
+steps:
+  - id: before
+    sandbox: {network: none}
+    run: mkdir -p out && echo before > out/a.txt
+  - id: gate
+    uses: wait/approval
+  - id: after
+    sandbox: {network: none}
+    run: cat out/a.txt > out/b.txt && echo after >> out/b.txt
+"""
+
+
+def test_an_approval_continues_a_workers_run_on_another_worker(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flush_broker()
+    monkeypatch.setenv("PIPE_BROKER_URL", broker())
+    state = tmp_path / "state"
+    path = write_pipeline(tmp_path, GATED, "gated.yml")
+    with workers(tmp_path, state, count=1, work_dirs=True):
+        waited = cli("submit", str(path), "--wait", "--state-dir", str(state))
+        assert waited.code == 3, waited.out + waited.err  # waiting at the gate
+    run_id = waited.out.splitlines()[0]
+    first = Store(state).run(run_id)
+    assert first.status == RunStatus.WAITING and Path(first.workspace).is_relative_to(tmp_path / "w1")
+    with workers(tmp_path / "later", state, count=1, work_dirs=True):  # the first worker is gone
+        approved = cli("approve", run_id, "--state-dir", str(state))
+        assert approved.code == 0, approved.out + approved.err
+    assert f"run {run_id} succeeded" in approved.out
+    store = Store(state)
+    try:
+        record = store.run(run_id)
+        assert record.status == RunStatus.SUCCEEDED and record.worker != first.worker
+        workspace = Path(record.workspace)
+        assert workspace.is_relative_to(tmp_path / "later" / "w1")
+        assert (workspace / "out" / "b.txt").read_text() == "before\nafter\n"
+        (adopted,) = [e for e in store.events(run_id) if e.kind == EventKind.RUN_ADOPTED.value]
+        assert adopted.data["worker"] == first.worker and adopted.data["previous"] == first.workspace
+        assert len([a for a in store.attempts(run_id) if a.step_id == "before"]) == 1  # not run again
+    finally:
+        store.close()

@@ -16,6 +16,7 @@ from runner.pipeline.plan import format_plan, plan
 from runner.pipeline.spec import load_pipeline
 from runner.pipeline.trigger import event_inputs, load_event
 from runner.store import Store
+from runner.workers.app import broker_url
 from runner.workers.execute import Launch, execute
 
 if TYPE_CHECKING:
@@ -120,8 +121,9 @@ def decide_run(
     ca_bundle: Path | None = None,
     host_root: str | None = None,
 ) -> int:
-    """Record `decision` (approved|rejected) on the run's open wait point, then continue the run.
-    Raises UsageError when the run is not waiting."""
+    """Record `decision` (approved|rejected) on the run's open wait point, then continue the run:
+    here, or, for a run a Celery worker executed while a broker is configured, on a worker (the
+    run is enqueued and followed to its end). Raises UsageError when the run is not waiting."""
     import getpass
 
     store = Store(state_dir)
@@ -130,8 +132,16 @@ def decide_run(
         if record.status != RunStatus.WAITING:
             raise UsageError(f"run {record.id} is {record.status}, not waiting for an approval")
         store.decide(record.id, decision, comment, getpass.getuser())
+        last = max((event.id for event in store.events(record.id)), default=0)
     finally:
         store.close()
+    broker = broker_url()
+    if broker is not None and record.worker is not None:  # a worker executed it: a worker continues it
+        from runner.workers.app import make_app
+        from runner.workers.submit import follow, send
+
+        send(make_app(broker), record.id)
+        return follow(state_dir, record.id, out, json_lines=json_lines, after=last)
     return resume_run(
         record.id,
         from_step=None,

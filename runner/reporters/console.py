@@ -55,7 +55,7 @@ def _describe(kind: str, data: Mapping[str, Any]) -> str | None:
         note = " (continue-on-error)" if data["outcome"] != data["conclusion"] else ""
         return f"{symbol} {step}: {data['outcome']}{note} in {format_duration(data['duration'])}"
     if kind == "run_adopted":
-        return f"run {data['run']}: taken over from {data['worker'] or 'a worker'} that stopped"
+        return f"run {data['run']}: continued on this worker (before: {data['worker'] or 'another worker'})"
     if kind == "resume_prepared" and data.get("paths"):
         return "\n".join(["resume: putting back what the steps that run again changed:"]
                          + [f"  reverted {path}" for path in data["paths"]])  # fmt: skip

@@ -2,7 +2,8 @@
 decision, and a worker taking over a run whose worker died (runner/workers/tasks.py) all go
 through `resume`.
 
-Taking over (`relocate`): the run's workspace was on the dead worker's disk, so this worker makes
+Taking over (`adopt`): the run's workspace was on another worker's disk (one that died, or the
+one that executed the run up to a wait point), so this worker makes
 a new, empty one under its own work directory, records it on the run, and `prepare`
 (runner/changes/resume.py) rebuilds it: every path of the run's manifest (the workspace after the
 last recorded attempt, in the store) is put back from the object store, which every worker reads
@@ -34,15 +35,17 @@ def resume(
     from_step: str | None = None,
     skip: list[str] | None = None,
     force: bool = False,
-    takeover: bool = False,
+    adopt: RunStatus | None = None,
 ) -> int:
     """Continue the stored run `run_id`: take its lease (RunBusy, exit 2, when a live process
     holds it), remove containers a dead runner left, undo the changes of the steps that run again,
     run them. The pipeline is the one stored with the run, not the file as it is now.
 
-    With `takeover` (a worker adopting a run whose worker died) the run must still be `running`
-    once the lease is taken (else RunBusy), and `launch.workspace`, when given and not the run's
-    workspace, becomes its workspace, rebuilt from the run's manifest (see the module docstring).
+    With `adopt` (a worker continuing a run another worker executed: RUNNING for the run of a
+    worker that died, WAITING for a run whose wait point was decided) the run must be in that
+    status once the lease is taken (else RunBusy), and `launch.workspace`, when given and not the
+    run's workspace, becomes its workspace, rebuilt from the run's manifest, the object store and
+    its kept git objects (see the module docstring).
     Returns the run's exit code (0, 1, 3 or 130); raises UsageError (2) for a run that succeeded
     or a `--skip` naming no step, and as `execute` does."""
     from runner.backend import open_backend as make_backend
@@ -61,7 +64,7 @@ def resume(
         record = store.run(run_id)
         if record.status == RunStatus.SUCCEEDED:
             raise UsageError(f"run {record.id} already succeeded; nothing to resume")
-        if not record.workspace and not takeover:
+        if not record.workspace and adopt is None:
             # The runner died between recording the run and its workspace: no step ran yet, so the
             # default workspace is the one (never the current directory, which Path("") would be).
             default = StateDir(state_dir).run(record.id).workspace
@@ -114,10 +117,11 @@ def resume(
             engine = Engine(pipeline, store, backend, reporter, options, state)
             engine.claim(record.id)
             try:
-                if takeover:
-                    adopted = _adopt(store, record.id, launch.workspace or StateDir(state_dir).run(record.id).workspace)
+                if adopt is not None:
+                    target = launch.workspace or StateDir(state_dir).run(record.id).workspace
+                    adopted = _adopt(store, record.id, target, adopt)
                     if adopted is None:
-                        raise RunBusy(f"run {record.id} is {store.run(record.id).status} now: it is not taken over")
+                        raise RunBusy(f"run {record.id} is {store.run(record.id).status} now: it is not continued here")
                     console.event(EventKind.RUN_ADOPTED.value, {"run": record.id, **adopted})
                     store.add_event(record.id, EventKind.RUN_ADOPTED.value, None, adopted)
                 mask = engine.masker.mask_value
@@ -125,7 +129,7 @@ def resume(
                 restart, inner, changed = plan_restart(pipeline, store, record.id, from_step, read, mask)
                 objects = ObjectStore(StateDir(state_dir).objects)
                 done = prepare(pipeline, store, backend, objects, record.id, restart, inner, force=force)
-                if takeover:  # the repository's objects, which the manifest does not hold
+                if adopt is not None:  # the repository's objects, which the manifest does not hold
                     restore_git_objects(store, objects, record.id)
             except BaseException:
                 engine.unclaim()  # refused or stopped: the run stays as it was, free to resume
@@ -157,13 +161,14 @@ def resume(
     return int(result.exit_code)
 
 
-def _adopt(store: Store, run_id: str, workspace: Path) -> dict[str, str] | None:
-    """With the run's lease held: None when the run is no longer `running` (it ended meanwhile),
-    else move it to `workspace` when that is not its own (created empty: `prepare` fills it from
-    the manifest) and return {"worker": the dead worker, "workspace": the one now, "previous": the
-    one before} for the `run_adopted` event. Raises UsageError when a new `workspace` is not empty."""
+def _adopt(store: Store, run_id: str, workspace: Path, expected: RunStatus) -> dict[str, str] | None:
+    """With the run's lease held: None when the run is no longer in `expected` status (another
+    process continued or ended it meanwhile), else move it to `workspace` when that is not its
+    own (created empty: `prepare` fills it from the manifest) and return {"worker": the worker
+    before, "workspace": the one now, "previous": the one before} for the `run_adopted` event.
+    Raises UsageError when a new `workspace` is not empty."""
     record = store.run(run_id)
-    if record.status != RunStatus.RUNNING:
+    if record.status != expected:
         return None
     previous = record.workspace or ""
     if str(workspace) != previous:

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from runner.errors import ExitCode, UsageError
 from runner.masking import Masker
-from runner.names import RunStatus
+from runner.names import EventKind, RunStatus
 from runner.pipeline.model import Pipeline
 from runner.store import ResumeState, Store
 from runner.workers.app import enqueue, make_app
@@ -114,24 +114,28 @@ def child_submitter(
     return submit
 
 
-def follow(state_dir: Path, run_id: str, out: TextIO, *, json_lines: bool = False) -> int:
+def follow(state_dir: Path, run_id: str, out: TextIO, *, json_lines: bool = False, after: int | None = None) -> int:
     """Print run `run_id`'s events as they are stored (the console reporter's lines, or JSON
     lines) until it finished or waits at a wait point; returns its exit code as `pipe run`'s (0,
-    1, 3 or 130). Interrupting it stops the following, not the run."""
+    1, 3 or 130). With `after` (an event id), only later events are printed and a `waiting` run
+    ends the following only once it was resumed after them (a decided wait point a worker is
+    about to continue). Interrupting it stops the following, not the run."""
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
 
     reporter = JsonLinesReporter(out) if json_lines else console_reporter(out)
     store = Store(state_dir)
-    seen = 0
+    seen = after or 0
+    resumed = after is None
     try:
         while True:
             status = store.run(run_id).status
             for event in store.events(run_id, seen):
                 seen = event.id
+                resumed = resumed or event.kind == EventKind.RUN_RESUMED.value
                 payload = {"run": run_id, **({"step": event.step_id} if event.step_id else {}), **event.data}
                 reporter.event(event.kind, payload)
-            if status.finished or status == RunStatus.WAITING:
+            if status.finished or (status == RunStatus.WAITING and resumed):
                 break
             time.sleep(FOLLOW_POLL)
     finally:

@@ -1,12 +1,13 @@
 """The `execute_run(run_id)` task a worker runs: execute a run `pipe submit` (or a parent's
 `pipeline` step) created `pending`, as `pipe run` would (runner/workers/execute.py), its console
-output in the run's `worker.log`; or take over a run still `running` whose worker died (its lease
-expired; runner/workers/orphans.py enqueues such runs again), continuing it from its last
-completed step in a workspace rebuilt on this worker (runner/workers/resume.py).
+output in the run's `worker.log`; or continue a run another worker executed, in a workspace
+rebuilt on this worker (runner/workers/resume.py): one still `running` whose worker died (its
+lease expired; runner/workers/orphans.py enqueues such runs again), from its last completed step,
+or one `waiting` whose wait point `pipe approve|reject` decided, from that wait point.
 
 Idempotent: a task delivered twice (acks late: a redelivery after a lost worker or the visibility
 timeout) runs the run once. A run that ended is left alone, and between two deliveries racing,
-the store's lease decides (Engine.start and a takeover take the lease first, then check the run's
+the store's lease decides (Engine.start and a continuation take the lease first, then check the run's
 status). A problem found before the run starts (no Docker engine, a missing secret on this
 worker) ends the run `failed` with that message, so `pipe submit --wait` ends too.
 """
@@ -25,6 +26,7 @@ from runner.store import Store
 from runner.workers.app import TASK
 
 log = logging.getLogger("pipe.worker")
+_ADOPTED = (RunStatus.RUNNING, RunStatus.WAITING)
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,11 @@ class WorkerOptions:
 
 def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
     """Execute the `pending` run `run_id` on this worker (named `worker`, recorded on the run), or
-    take it over when it is `running` on a worker that died (a live worker holds its lease: not
-    run). Returns what happened, for the worker's log: `ran: exit CODE`, or `not run: REASON` (the
-    run ended, runs outside the workers, or a live process holds its lease). Never raises for the
-    run's own problems."""
+    continue a run another worker executed: `running` on a worker that died (a live worker holds
+    its lease: not run), or `waiting` at a wait point that was decided (`pipe approve`). Returns
+    what happened, for the worker's log: `ran: exit CODE`, or `not run: REASON` (the run ended,
+    runs outside the workers, or a live process holds its lease). Never raises for the run's own
+    problems."""
     from runner.pipeline.spec import parse_pipeline
     from runner.workers.execute import Launch, execute
     from runner.workers.resume import resume
@@ -59,8 +62,9 @@ def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
         definition = store.pipeline_definition(record.id)
     finally:
         store.close()
-    takeover = record.status == RunStatus.RUNNING and record.worker is not None
-    if record.status != RunStatus.PENDING and not takeover:
+    # a run another worker executed: it died (running), or its wait point was decided (waiting)
+    adopt = record.status if record.status in _ADOPTED and record.worker is not None else None
+    if record.status != RunStatus.PENDING and adopt is None:
         return f"not run: run {record.id} is {record.status}"
     logs = StateDir(options.state_dir).run(record.id)
     logs.root.mkdir(parents=True, exist_ok=True)
@@ -83,30 +87,30 @@ def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
                 worker=worker,
                 workspace=options.work_dir / record.id / "workspace" if options.work_dir else None,
             )
-            if takeover:
-                code = resume(record.id, launch, takeover=True)
+            if adopt is not None:
+                code = resume(record.id, launch, adopt=adopt)
             else:
                 code = execute(pipeline, dict(record.inputs), launch, run_id=record.id)
         except RunBusy as busy:
             return f"not run: {busy}"
         except PipeError as problem:
             print(f"pipe: {problem}", file=out)
-            expected = RunStatus.RUNNING if takeover else RunStatus.PENDING
+            expected = adopt or RunStatus.PENDING
             _fail_unstarted(options.state_dir, record.id, str(problem), worker, expected)
             return f"ran: failed before it started ({problem})"
     return f"ran: exit {code}"
 
 
 def _fail_unstarted(state_dir: Path, run_id: str, error: str, worker: str, expected: RunStatus) -> None:
-    """End a run this worker could not start (`expected` pending) or take over (`expected`
-    running) `failed` with `error` (a `run_finished` event stored), unless it is no longer in
-    `expected` status or, for a takeover, some process took its lease meanwhile."""
+    """End a run this worker could not start (`expected` pending) or continue (`expected`
+    running or waiting) `failed` with `error` (a `run_finished` event stored), unless it is no longer in
+    `expected` status or, for a run continued here, some process took its lease meanwhile."""
     import time
 
     store = Store(state_dir)
     try:
         lease = store.lease(run_id)
-        held = expected == RunStatus.RUNNING and lease.owner is not None and (lease.until or 0) > time.time()
+        held = expected != RunStatus.PENDING and lease.owner is not None and (lease.until or 0) > time.time()
         if store.run(run_id).status == expected and not held:
             store.add_event(
                 run_id, EventKind.RUN_FINISHED.value, None, {"status": "failed", "error": error, "steps": []}
