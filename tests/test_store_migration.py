@@ -13,6 +13,7 @@ import pytest
 from runner.names import AttemptStatus, RunStatus
 from runner.store import ResumeState, RunState, Store
 from runner.store.schema import MIGRATIONS
+from runner.store.tables import HEAD_REVISION
 
 RESUME: dict[str, Any] = {
     "state": {"branch": "fix/issue-1", "base": "main", "remote_sha": "abc", "pull_request": 7, "pull_request_url": "u"},
@@ -64,7 +65,7 @@ def test_a_version_6_database_upgrades_in_place_keeping_its_data(tmp_path: Path)
     _version_6(state)
     store = Store(state)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 10
+        assert store.schema_version() == int(HEAD_REVISION) == 11 and len(MIGRATIONS) == 10
         run = store.run("r1")
         assert run.status is RunStatus.WAITING and run.inputs == {"issue": 1} and run.workspace == "/w"
         assert run.resume_state == ResumeState(RunState("fix/issue-1", "main", "abc", 7, "u"), RESUME["forge"], "img:1")
@@ -94,6 +95,6 @@ def test_opening_an_upgraded_database_again_changes_nothing(tmp_path: Path) -> N
     Store(state).close()
     store = Store(state)
     try:
-        assert store.schema_version() == len(MIGRATIONS) and store.run("r1").resume_state.default_image == "img:1"
+        assert store.schema_version() == int(HEAD_REVISION) and store.run("r1").resume_state.default_image == "img:1"
     finally:
         store.close()

@@ -1,16 +1,19 @@
-"""Runs of dead workers (Store.orphaned_runs) and the worker's look for them (OrphanWatch), on
-SQLite and PostgreSQL: a run is an orphan when a worker executed it, it is still `running` and
-nobody holds its lease; each worker enqueues one again at most once per REENQUEUE_AFTER."""
+"""Runs that lost their worker or their task (Store.orphaned_runs, Store.stale_pending_runs) and
+the workers' look for them (OrphanWatch), on SQLite and PostgreSQL: a run is an orphan when a worker
+executed it, it is still `running` and nobody holds its lease; a pending run is stale after
+STALE_PENDING seconds without a lease holder. Across workers, a run is enqueued again at most once
+per REENQUEUE_AFTER (Store.claim_requeue), and again at once after someone took its lease."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from runner.names import RunStatus
 from runner.store import Store
-from runner.workers.orphans import REENQUEUE_AFTER, OrphanWatch
+from runner.workers.orphans import REENQUEUE_AFTER, STALE_PENDING, OrphanWatch
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # each test on SQLite, then PostgreSQL
 
@@ -24,7 +27,7 @@ def make_runs(store: Store) -> dict[str, str]:
         store.update_run(made[name], worker="pipe.1@gone")
     store.update_run(made["ended"], status=RunStatus.FAILED.value)
     assert store.acquire_lease(made["orphan"], "gone:1:a", "gone", -1.0, lambda _pid: True) is None
-    assert store.acquire_lease(made["leased"], "alive:2:b", "alive", 60.0, lambda _pid: True) is None
+    assert store.acquire_lease(made["leased"], "alive:2:b", "alive", 10 * REENQUEUE_AFTER, lambda _pid: True) is None
     return made
 
 
@@ -35,19 +38,30 @@ def test_only_running_runs_of_workers_with_no_lease_are_orphans(tmp_path: Path) 
         assert store.orphaned_runs() == [made["orphan"]]
         store.release_lease(made["leased"], "alive:2:b")  # released without ending: its worker stopped
         assert store.orphaned_runs() == [made["orphan"], made["leased"]]
+        assert store.stale_pending_runs(STALE_PENDING) == []
+        assert store.stale_pending_runs(STALE_PENDING, time.time() + STALE_PENDING + 1) == [made["pending"]]
     finally:
         store.close()
 
 
-def test_a_worker_enqueues_an_orphan_once_per_period(tmp_path: Path) -> None:
+def test_across_workers_a_run_is_enqueued_again_once_per_period(tmp_path: Path) -> None:
     store = Store(tmp_path)
     try:
         made = make_runs(store)
     finally:
         store.close()
     sent: list[str] = []
-    watch = OrphanWatch(tmp_path, sent.append, 0)
-    assert watch.look(now=1000.0) == [made["orphan"]]
-    assert watch.look(now=1000.0 + REENQUEUE_AFTER - 1) == []
-    assert watch.look(now=1000.0 + REENQUEUE_AFTER) == [made["orphan"]]
-    assert sent == [made["orphan"], made["orphan"]]
+    one, other = OrphanWatch(tmp_path, sent.append, 0), OrphanWatch(tmp_path, sent.append, 0)
+    start = time.time()
+    assert one.look(now=start) == [made["orphan"]]
+    assert other.look(now=start + 1) == []  # the other worker finds it claimed
+    later = start + REENQUEUE_AFTER
+    assert sorted(other.look(now=later)) == sorted([made["orphan"], made["pending"]])  # stale by now too
+    assert one.look(now=later) == []
+    store = Store(tmp_path)
+    try:  # a worker takes the orphan's lease, then dies too: it is enqueued again at once
+        assert store.acquire_lease(made["orphan"], "w2:3:c", "w2", -1.0, lambda _pid: True) is None
+    finally:
+        store.close()
+    assert one.look(now=later + 2) == [made["orphan"]]
+    assert sorted(sent) == sorted([made["orphan"]] * 3 + [made["pending"]])

@@ -204,3 +204,39 @@ def test_an_approval_continues_a_workers_run_on_another_worker(
         assert len([a for a in store.attempts(run_id) if a.step_id == "before"]) == 1  # not run again
     finally:
         store.close()
+
+
+QUICK = """\
+version: 1
+name: never-enqueued
+steps:
+  - id: say
+    sandbox: {network: none}
+    run: echo found
+"""
+
+
+def test_a_run_whose_submitter_died_before_enqueueing_it_still_runs(tmp_path: Path) -> None:
+    from runner.pipeline.spec import load_pipeline
+    from runner.workers.submit import create_pending
+
+    flush_broker()
+    state = tmp_path / "state"
+    path = write_pipeline(tmp_path, QUICK, "quick.yml")
+    store = Store(state)
+    try:  # `pipe submit`'s first half only: the run is created pending, its task never sent
+        run_id = create_pending(store, load_pipeline(path), {}, forge=None, publish=True, default_image=None)
+    finally:
+        store.close()
+    quick = {"PIPE_ORPHAN_CHECK_INTERVAL": "1", "PIPE_STALE_PENDING": "3"}
+    with workers(tmp_path, state, count=2, env=quick):
+        deadline = time.monotonic() + 90
+        while not Store(state).run(run_id).status.finished:
+            assert time.monotonic() < deadline, "the pending run was never executed"
+            time.sleep(0.5)
+    store = Store(state)
+    try:
+        assert store.run(run_id).status == RunStatus.SUCCEEDED
+        assert sum(1 for e in store.events(run_id) if e.kind == EventKind.RUN_STARTED.value) == 1
+    finally:
+        store.close()

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from runner.names import RunStatus
 from runner.store.connection import Connection
@@ -15,6 +15,11 @@ from runner.store.records import LeaseRecord
 from runner.store.tables import runs
 
 _LEASE = (runs.c.lease_owner, runs.c.lease_until, runs.c.host, runs.c.pid)
+
+
+def _free(moment: float) -> ColumnElement[bool]:
+    """Nobody holds the run's lease at `moment`: none, or expired."""
+    return runs.c.lease_owner.is_(None) | runs.c.lease_until.is_(None) | (runs.c.lease_until < moment)
 
 
 class LeaseTables(Connection):
@@ -40,7 +45,14 @@ class LeaseTables(Connection):
             db.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
-                .values(lease_owner=owner, lease_until=now + seconds, host=host, pid=os.getpid(), heartbeat_at=now)
+                .values(
+                    lease_owner=owner,
+                    lease_until=now + seconds,
+                    host=host,
+                    pid=os.getpid(),
+                    heartbeat_at=now,
+                    requeued_at=None,  # someone executes it: a later loss is enqueued again at once
+                )
             )
         return None
 
@@ -66,19 +78,45 @@ class LeaseTables(Connection):
     def orphaned_runs(self, now: float | None = None) -> list[str]:
         """The ids of the runs a Celery worker was executing (`worker` set) that are still
         `running` while nobody holds their lease (none, or expired before `now`, epoch seconds):
-        their worker died. Oldest first. A worker enqueues them again to take them over
-        (runner/workers/orphans.py)."""
+        their worker died. Oldest first."""
         moment = time.time() if now is None else now
         query = (
             select(runs.c.id)
-            .where(
-                runs.c.status == RunStatus.RUNNING.value,
-                runs.c.worker.is_not(None),
-                (runs.c.lease_until.is_(None)) | (runs.c.lease_until < moment),
-            )
+            .where(runs.c.status == RunStatus.RUNNING.value, runs.c.worker.is_not(None), _free(moment))
             .order_by(runs.c.created_at)
         )
         return [str(row["id"]) for row in self._all(query)]
+
+    def stale_pending_runs(self, older_than: float, now: float | None = None) -> list[str]:
+        """The ids of the runs still `pending`, with nobody holding their lease, created more than
+        `older_than` seconds before `now`: their task was lost (the submitter died before it
+        enqueued it, the broker lost its queue) or waits behind a long queue. Oldest first."""
+        moment = time.time() if now is None else now
+        query = (
+            select(runs.c.id)
+            .where(runs.c.status == RunStatus.PENDING.value, runs.c.created_at < moment - older_than, _free(moment))
+            .order_by(runs.c.created_at)
+        )
+        return [str(row["id"]) for row in self._all(query)]
+
+    def claim_requeue(self, run_id: str, every: float, now: float | None = None) -> bool:
+        """Note that the caller enqueues run `run_id` again, unless some process did so less than
+        `every` seconds before `now` or the run is no longer `pending` or `running` without a
+        lease holder; returns whether the caller won (one conditional UPDATE: of all workers on
+        all machines, one a period)."""
+        moment = time.time() if now is None else now
+        with self.transaction() as db:
+            done = db.execute(
+                update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)),
+                    _free(moment),
+                    runs.c.requeued_at.is_(None) | (runs.c.requeued_at <= moment - every),
+                )
+                .values(requeued_at=moment)
+            )
+        return bool(done.rowcount)
 
     def lease(self, run_id: str) -> LeaseRecord:
         """Who holds a run's lease now. Raises KeyError for an unknown run id."""

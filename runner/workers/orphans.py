@@ -1,15 +1,23 @@
-"""Finding the runs of dead workers and enqueueing them again, from every `pipe worker`.
+"""Finding the runs that lost their worker or their task, and enqueueing them again, from every
+`pipe worker`.
 
 A run a worker executes holds a lease the worker renews every few seconds (runner/engine/lease.py).
 When the worker dies (SIGKILL, a lost machine), Celery would deliver its task again only after the
 broker's visibility timeout (hours: runner/workers/app.py). So each worker's main process looks,
-every PIPE_ORPHAN_CHECK_INTERVAL seconds (default 30), for runs still `running` on some worker
-whose lease nobody holds (Store.orphaned_runs), and sends `execute_run` for each to its first
-queue; the worker that takes the task takes the run over (runner/workers/tasks.py). This is
-Airflow's orphaned-task adoption (`[scheduler] orphaned_tasks_check_interval`, Airflow 2.x) in
-pipe's terms: the store's lease, not a scheduler, decides who continues a run, so every worker may
-look and enqueue; extra deliveries find the lease taken and do nothing. One worker enqueues a run
-again at most once per `REENQUEUE_AFTER` seconds.
+every PIPE_ORPHAN_CHECK_INTERVAL seconds (default 30), for
+
+- runs still `running` on some worker whose lease nobody holds (Store.orphaned_runs), and
+- runs `pending` for more than PIPE_STALE_PENDING seconds (default 600) with nobody holding their lease
+  (Store.stale_pending_runs): the submitter died between creating the run and enqueueing it, or
+  the broker lost its queue (a Redis without persistence that restarted);
+
+and sends `execute_run` for each to its first queue; the worker that takes the task takes the run
+(runner/workers/tasks.py). This is Airflow's orphaned-task adoption (`[scheduler]
+orphaned_tasks_check_interval`, Airflow 2.x) in pipe's terms. Before sending, a worker claims the
+run in the store (Store.claim_requeue, one conditional UPDATE), so across all workers a run is
+enqueued again at most once per REENQUEUE_AFTER seconds, until someone takes its lease. A
+duplicate delivery (a run that was only waiting in a long queue) finds the run taken and does
+nothing.
 """
 
 from __future__ import annotations
@@ -28,51 +36,63 @@ from runner.store import Store
 log = logging.getLogger("pipe.worker")
 
 DEFAULT_INTERVAL = 30.0  # seconds between two looks
-REENQUEUE_AFTER = 600.0  # seconds before this worker enqueues the same run again
+REENQUEUE_AFTER = 600.0  # seconds before any worker enqueues the same run again
+STALE_PENDING = 600.0  # seconds a run may stay pending before its task is taken for lost
 
 
 def check_interval(environ: Mapping[str, str] | None = None) -> float:
     """PIPE_ORPHAN_CHECK_INTERVAL in seconds (default 30; 0 turns the looking off). Raises
     UsageError for a value that is not a number of seconds."""
-    raw = (environ if environ is not None else os.environ).get("PIPE_ORPHAN_CHECK_INTERVAL", "")
+    return _seconds("PIPE_ORPHAN_CHECK_INTERVAL", DEFAULT_INTERVAL, environ)
+
+
+def stale_pending(environ: Mapping[str, str] | None = None) -> float:
+    """PIPE_STALE_PENDING in seconds (default 600): how long a run may stay pending before its
+    task is taken for lost. Raises UsageError for a value that is not a number of seconds."""
+    return _seconds("PIPE_STALE_PENDING", STALE_PENDING, environ)
+
+
+def _seconds(name: str, default: float, environ: Mapping[str, str] | None) -> float:
+    raw = (environ if environ is not None else os.environ).get(name, "")
     if not raw:
-        return DEFAULT_INTERVAL
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not math.isfinite(value) or value < 0:
-        raise UsageError(f"PIPE_ORPHAN_CHECK_INTERVAL: {raw!r} is not a number of seconds")
+        raise UsageError(f"{name}: {raw!r} is not a number of seconds")
     return value
 
 
 class OrphanWatch:
     """Every `interval` seconds, enqueue again (`send(run_id)`) the runs of `state_dir`'s store
-    that lost their worker; a daemon thread, started by `start`, stopped by `stop`."""
+    that lost their worker or their task (pending for more than `pending_after` seconds); a
+    daemon thread, started by `start`, stopped by `stop`."""
 
-    def __init__(self, state_dir: Path, send: Callable[[str], None], interval: float) -> None:
+    def __init__(
+        self, state_dir: Path, send: Callable[[str], None], interval: float, pending_after: float = STALE_PENDING
+    ) -> None:
         self.state_dir = state_dir
         self.send = send
         self.interval = interval
-        self.sent: dict[str, float] = {}  # run id -> when this worker last enqueued it (monotonic)
+        self.pending_after = pending_after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def look(self, now: float | None = None) -> list[str]:
-        """Enqueue the orphaned runs not enqueued by this worker in the last REENQUEUE_AFTER
-        seconds; returns their ids."""
-        moment = time.monotonic() if now is None else now
+        """Enqueue the runs of dead workers and the stale pending runs that this worker claims
+        (no worker enqueued them in the last REENQUEUE_AFTER seconds); returns their ids."""
+        moment = time.time() if now is None else now
         store = Store(self.state_dir)
         try:
-            orphans = store.orphaned_runs()
+            found = store.orphaned_runs(moment) + store.stale_pending_runs(self.pending_after, moment)
+            due = [run for run in found if store.claim_requeue(run, REENQUEUE_AFTER, moment)]
         finally:
             store.close()
-        due = [run for run in orphans if moment - self.sent.get(run, -REENQUEUE_AFTER) >= REENQUEUE_AFTER]
         for run in due:
             self.send(run)
-            self.sent[run] = moment
-            log.info("run %s: its worker stopped renewing its lease; enqueued to be taken over", run)
-        self.sent = {run: when for run, when in self.sent.items() if moment - when < REENQUEUE_AFTER}
+            log.info("run %s lost its worker or its task; enqueued again", run)
         return due
 
     def start(self) -> None:

@@ -55,12 +55,15 @@ def start_worker(broker: str, options: WorkerOptions, *, concurrency: int, queue
 def watch_orphans(app: Any, options: WorkerOptions, queue: str) -> None:
     """Start an OrphanWatch when the worker is ready (Celery's `worker_ready` signal, in the main
     process, after the pool has forked) and stop it at `worker_shutdown`. Raises UsageError for a
-    bad PIPE_ORPHAN_CHECK_INTERVAL."""
+    bad PIPE_ORPHAN_CHECK_INTERVAL or PIPE_STALE_PENDING."""
     from celery import signals
 
-    from runner.workers.orphans import OrphanWatch, check_interval
+    from runner.workers.orphans import OrphanWatch, check_interval, stale_pending
 
-    watch = OrphanWatch(options.state_dir, lambda run_id: enqueue(app, run_id, queue), check_interval())
+    def send(run_id: str) -> None:
+        enqueue(app, run_id, queue)
+
+    watch = OrphanWatch(options.state_dir, send, check_interval(), stale_pending())
 
     def ready(**_: Any) -> None:
         watch.start()

@@ -6,7 +6,7 @@ import pytest
 
 from runner.errors import UsageError
 from runner.workers.app import broker_url, make_app, settings, visibility_timeout
-from runner.workers.orphans import check_interval
+from runner.workers.orphans import check_interval, stale_pending
 
 
 def test_the_settings_are_those_for_long_tasks() -> None:
@@ -43,3 +43,10 @@ def test_the_check_interval_is_read_from_the_environment() -> None:
     for bad in ("-1", "soon", "nan", "inf"):
         with pytest.raises(UsageError, match="PIPE_ORPHAN_CHECK_INTERVAL"):
             check_interval({"PIPE_ORPHAN_CHECK_INTERVAL": bad})
+
+
+def test_the_stale_pending_age_is_read_from_the_environment() -> None:
+    assert stale_pending({}) == 600.0
+    assert stale_pending({"PIPE_STALE_PENDING": "3"}) == 3.0
+    with pytest.raises(UsageError, match="PIPE_STALE_PENDING"):
+        stale_pending({"PIPE_STALE_PENDING": "-5"})
