@@ -79,6 +79,7 @@ class Attempts:
         The attempt row is always closed; only an unavailable engine and an interrupt raise."""
         scope = self.scope
         log_path = scope.log_path(step.id, iteration, number)
+        scope.check_lease()  # taken over meanwhile: not one more attempt
         attempt_id = scope.store.start_attempt(scope.run_id, step.id, iteration, number, log_path, time.time())
         # `of` is the last number this execution may reach, so "attempt 5/5" never reads "attempt 5, of 1".
         last = self.previous.get((step.id, iteration), 0) + step.retry.attempts
@@ -110,6 +111,7 @@ class Attempts:
                 if rest:
                     log.write(rest)
                     scope.events.reporter.output(step.id, rest)
+                scope.check_lease()  # the new owner rebuilds the workspace: record nothing of this one
                 changes = scope.recorder.record(step.id, iteration, number, scope.watcher.take())
                 scope.keep_git_objects()
                 self.egress.after_attempt(step, iteration, number)

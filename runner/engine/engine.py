@@ -231,6 +231,7 @@ class Engine:
             credentials=options.credentials,
             ca_bundle=ca_bundle,
             git_objects=self._git_objects(run_id, workspace, objects),
+            lease=self._lifecycle.lease,
         )
 
     def _git_objects(self, run_id: str, workspace: Path, objects: ObjectStore) -> GitObjects | None:
@@ -314,17 +315,22 @@ class Engine:
         except PipeError as problem:
             status, error = RunStatus.FAILED, self.masker.mask(str(problem))
         finally:
+            lost = self._lifecycle.lost()  # another process owns the run now: nothing more is written
             try:
                 sandboxes.close()
                 egress.close()
-                with contextlib.suppress(Exception):  # a container a killed runner was still creating
-                    self.backend.reap({"pipe.run": scope.run_id})
+                if not lost:
+                    with contextlib.suppress(Exception):  # a container a killed runner was still creating
+                        self.backend.reap({"pipe.run": scope.run_id})
                 scope.watcher.close()
-                if status is RunStatus.FAILED:
+                if status is RunStatus.FAILED and not lost:
                     rollback_on_failure(scope)
             finally:
                 at = {RunStatus.FAILED: runner.failed_step(), RunStatus.WAITING: waiting.step_id if waiting else None}
-                self._lifecycle.finish(scope.events, status, error, runner.order, at.get(status))
+                if lost:
+                    self._lifecycle.release()
+                else:
+                    self._lifecycle.finish(scope.events, status, error, runner.order, at.get(status))
         return RunResult(scope.run_id, status, list(runner.order), error)
 
     def _start(

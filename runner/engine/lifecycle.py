@@ -80,6 +80,10 @@ class Lifecycle:
         if holder is not None:
             raise RunBusy(f"run {run_id} is in use by {holder}; wait for it to finish or stop that process")
 
+    def lost(self) -> bool:
+        """Whether another process took the run's lease from this one (runner/engine/lease.py)."""
+        return self.lease is not None and self.lease.lost.is_set()
+
     def release(self) -> None:
         """Give up the run's lease (at its end, or a resume refused while preparing)."""
         if self.lease is not None:

@@ -19,6 +19,7 @@ from runner.changes.watch import Watcher
 from runner.egress.keys import agent_policy, providers_with_keys
 from runner.egress.run import RunEgress
 from runner.engine.events import Events
+from runner.engine.lease import Lease
 from runner.engine.options import RunOptions
 from runner.engine.sandboxing import DEFAULTS
 from runner.masking import Masker
@@ -36,7 +37,7 @@ class RunScope:
     `credentials` the values of each named credential a step may get (name -> variables);
     `ca_bundle` the checked copy of the person's CA bundle, or None; `git_objects`, for a run a
     worker executes, its workspace repository's git objects kept after each attempt
-    (runner/changes/gitobjects.py), else None."""
+    (runner/changes/gitobjects.py), else None; `lease` the run's lease this process holds."""
 
     run_id: str
     pipeline: Pipeline
@@ -58,6 +59,12 @@ class RunScope:
     credentials: Mapping[str, Mapping[str, str]]
     ca_bundle: Path | None
     git_objects: GitObjects | None = None
+    lease: Lease | None = None
+
+    def check_lease(self) -> None:
+        """Raise LeaseLost when another process took the run over (runner/engine/lease.py)."""
+        if self.lease is not None:
+            self.lease.check()
 
     def log_path(self, step_id: str, iteration: int, number: int, suffix: str = "log") -> Path:
         """Where attempt `number` of `step_id` (in repeat `iteration`, 0 outside one) keeps its

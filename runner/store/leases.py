@@ -56,15 +56,17 @@ class LeaseTables(Connection):
             )
         return None
 
-    def renew_lease(self, run_id: str, owner: str, seconds: float) -> None:
-        """Extend `owner`'s lease to `seconds` from now (nothing if another owner took it)."""
+    def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool:
+        """Extend `owner`'s lease to `seconds` from now; False (nothing changed) when `owner` no
+        longer holds it: another process took the run over after it expired."""
         now = time.time()
         with self.transaction() as db:
-            db.execute(
+            done = db.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.lease_owner == owner)
                 .values(lease_until=now + seconds, heartbeat_at=now)
             )
+        return bool(done.rowcount)
 
     def release_lease(self, run_id: str, owner: str) -> None:
         """Give up `owner`'s lease (nothing if another owner holds it)."""

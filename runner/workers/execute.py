@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__
 from runner.actions import registry
-from runner.errors import UsageError
+from runner.errors import RunBusy, UsageError
 from runner.forges import open_forge
 from runner.pipeline.model import Pipeline
 from runner.store import Store
@@ -146,6 +146,7 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
     from runner.backend import open_backend as make_backend
     from runner.engine import Engine, RunOptions
     from runner.engine.credentials import load_credentials
+    from runner.engine.lease import LeaseLost
     from runner.pipeline.secrets import resolve_secrets
     from runner.reporters.console import console_reporter
     from runner.reporters.jsonl import JsonLinesReporter
@@ -194,7 +195,10 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
             submit_child=child_submitter_for(forge, launch),
         )
         engine = Engine(pipeline, store, backend, reporter, options, state)
-        result = engine.run(inputs) if run_id is None else engine.start(run_id)
+        try:
+            result = engine.run(inputs) if run_id is None else engine.start(run_id)
+        except LeaseLost as lost:  # another process took the run over: it is theirs now
+            raise RunBusy(str(lost)) from None
     finally:
         reporter.close()  # the last writes of the `report:` destinations are waited for within their grace
         backend.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runner.actions import registry
 from runner.changes.objects import ObjectStore
+from runner.engine.lease import LeaseLost
 from runner.engine.sandboxing import prepare_workspace
 from runner.errors import RunBusy, UsageError
 from runner.forges import open_forge
@@ -148,7 +149,10 @@ def resume(
                     "paths": list(done.paths),
                 },
             )
-            result = engine.resume(ResumePoint(record.id, restart, frozenset(skip), inner))
+            try:
+                result = engine.resume(ResumePoint(record.id, restart, frozenset(skip), inner))
+            except LeaseLost as lost:  # another process took the run over: it is theirs now
+                raise RunBusy(str(lost)) from None
         finally:
             reporter.close()
             backend.close()
