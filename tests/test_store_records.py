@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from runner.errors import UsageError
 from runner.names import AttemptStatus, Decision, EventKind, RunStatus
@@ -21,6 +22,7 @@ from runner.store import (
     RunState,
     StepRecord,
     Store,
+    engines,
     list_runs,
     new_run_id,
 )
@@ -163,6 +165,20 @@ def test_the_runs_list_filters_and_pages(store: Store) -> None:
     assert list_runs(store.paths, RunFilter(repository="o/r", issue="1"), limit=5, offset=0).total == 1
     elsewhere = list_runs(StateDir(store.paths.root / "none"), RunFilter(), limit=5, offset=0).total
     assert elsewhere == (0 if store.sqlite else 3)  # PostgreSQL: one database, whatever the state directory
+
+
+def test_the_runs_list_of_a_database_no_command_made_is_empty_and_makes_nothing(tmp_path: Path) -> None:
+    """`pipe ui` may list runs before any command has opened the store: no state.db on SQLite, a
+    database without pipe's tables on PostgreSQL. The page is empty, and reading it creates nothing."""
+    paths = StateDir(tmp_path / "state")
+    page = list_runs(paths, RunFilter(), limit=5, offset=0)
+    assert (page.runs, page.total, page.pipelines) == ([], 0, [])
+    url = engines.store_url(paths)
+    if url.startswith("sqlite"):
+        assert not paths.db.exists()
+    else:
+        with engines.engine(url).connect() as db:
+            assert inspect(db).get_table_names() == []
 
 
 def test_the_state_directory_spells_its_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,9 @@
 """The runs list of `pipe ui`, filtered and paginated in the database, so a page costs the same with
 10,000 runs as with 10: one indexed page of rows and one count. On SQLite it reads through a
-read-only connection (nothing is created; an older database is upgraded first, as opening the store
-would); on PostgreSQL through the process's pool.
+read-only connection, on PostgreSQL through the process's pool. Either way nothing is created (no
+state.db yet, or a PostgreSQL database without pipe's tables yet, reads as an empty page: `pipe ui`
+may be opened before the first run), and an older database is upgraded first, as opening the store
+would.
 """
 
 from __future__ import annotations
@@ -68,12 +70,14 @@ def list_runs(paths: StateDir, filters: RunFilter, *, limit: int, offset: int) -
         if not paths.db.exists():
             return RunPage([], 0, [])
         reader = engines.engine(url, read_only=True)
-        with reader.connect() as db:
-            current = migrate.revision(db)
-        if current != HEAD_REVISION:  # a state directory no command has opened since pipe was upgraded
-            Connection(paths).close()
     else:
         reader = engines.engine(url)
+    with reader.connect() as db:
+        current = migrate.revision(db)
+    if current is None and not sqlite:  # a database no command has made pipe's tables in yet
+        return RunPage([], 0, [])
+    if current != HEAD_REVISION:  # a database no command has opened since pipe was upgraded
+        Connection(paths).close()
     where = _where(reader.dialect.name, filters)
     with reader.connect() as db:
         count = select(func.count()).select_from(runs).join(pipelines, pipelines.c.id == runs.c.pipeline_id)
