@@ -98,7 +98,8 @@ def main(runs: int = 16) -> int:
             flush_broker()
             state = root / f"state-{count}"
             with workers(root / f"w-{count}", state, count=count, concurrency=1):
-                submit(pipeline, state, -1)  # warm-up: images and the store made
+                for warm in range(count):  # warm-up, one run per worker: images, store, each pool process
+                    submit(pipeline, state, -1 - warm)
                 wait_all(state, [run.id for run in Store(state).runs()])
                 began = time.time()
                 ids = [submit(pipeline, state, n) for n in range(runs)]
