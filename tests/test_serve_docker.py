@@ -21,7 +21,7 @@ import pytest
 
 from runner.names import RunStatus, ThreadState
 from runner.resources import data_path
-from runner.store import Store
+from runner.store import RunRecord, Store
 from runner.threads import thread_for_issue, transition
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer, Repo
@@ -120,6 +120,19 @@ def example_repo(github: GitHubServer) -> Repo:
     return github.create_repo("octo/words", files)
 
 
+def finished_run(serve: Serve, delivery: str) -> RunRecord | None:
+    """The run webhook delivery `delivery` started, once it finished; None before."""
+    store = serve.store()
+    try:
+        record = store.delivery(delivery)
+        if record is None or record.run_id is None:
+            return None
+        run = store.run(record.run_id)
+        return run if run.status.finished else None
+    finally:
+        store.close()
+
+
 def answered(deliveries: list[Delivery], event: str) -> list[Delivery]:
     return [d for d in deliveries if d.event == event]
 
@@ -138,18 +151,7 @@ def test_a_labeled_issue_delivered_as_a_webhook_opens_one_draft_pull_request(
     (labeled,) = answered(github.webhooks.wait(), "issues")
     assert (labeled.status, labeled.response["status"]) == (202, "started"), labeled.response
 
-    def finished() -> Any:
-        store = serve.store()
-        try:
-            record = store.delivery(labeled.guid)
-            if record is None or record.run_id is None:
-                return None
-            run = store.run(record.run_id)
-            return run if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) else None
-        finally:
-            store.close()
-
-    run = wait_for(finished, 600, "the issue-to-pr run")
+    run = wait_for(lambda: finished_run(serve, labeled.guid), 600, "the issue-to-pr run")
     log = (serve.state / "serve" / f"{labeled.guid}.log").read_text()
     assert run.status == RunStatus.SUCCEEDED, log[-4000:]
     (pull,) = repo.pulls.values()
@@ -271,18 +273,7 @@ def test_with_a_broker_a_webhook_run_executes_on_a_worker(
         (labeled,) = answered(github.webhooks.wait(), "issues")
         assert (labeled.status, labeled.response["status"]) == (202, "started"), labeled.response
 
-        def finished() -> Any:
-            store = serve.store()
-            try:
-                record = store.delivery(labeled.guid)
-                if record is None or record.run_id is None:
-                    return None
-                run = store.run(record.run_id)
-                return run if run.status.finished else None
-            finally:
-                store.close()
-
-        run = wait_for(finished, 300, "the run the webhook submitted")
+        run = wait_for(lambda: finished_run(serve, labeled.guid), 300, "the run the webhook submitted")
     log = (serve.state / "serve" / f"{labeled.guid}.log").read_text()
     assert run.status == RunStatus.SUCCEEDED, log[-4000:]
     assert run.trigger == "submit" and run.worker is not None and run.worker.startswith("pipe.")

@@ -22,6 +22,7 @@ from runner.ui.app import UI
 from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
 from tests.support.records import present
+from tests.support.uiserver import serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -42,21 +43,9 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A `pipe ui` server on a free loopback port, for the state in tmp_path/state."""
-    import uvicorn
-
     ui = UI(tmp_path / "state")
-    config = uvicorn.Config(ui.application(), host="127.0.0.1", port=0, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serving(ui) as url:
+        yield url
     ui.wait_for_actions()
 
 

@@ -6,9 +6,7 @@ so. A screenshot is kept in tests/artifacts/."""
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +19,7 @@ from runner.ui.app import UI
 from runner.workers.status import fleet_status
 from tests.support.cli import Cli
 from tests.support.pipelines import write_pipeline
+from tests.support.uiserver import serving
 from tests.support.workers import broker, flush_broker, workers
 from tests.test_ui_browser import ARTIFACTS, page
 
@@ -40,22 +39,6 @@ steps:
 """
 
 
-def start_ui(ui: UI) -> Iterator[str]:
-    import uvicorn
-
-    config = uvicorn.Config(ui.application(), host="127.0.0.1", port=0, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{instance.servers[0].sockets[0].getsockname()[1]}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-
-
 def test_the_workers_page_shows_a_worker_its_run_and_the_queue(
     cli: Cli, tmp_path: Path, page: Page, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,29 +56,25 @@ def test_the_workers_page_shows_a_worker_its_run_and_the_queue(
             assert time.monotonic() < deadline, "the worker did not start the first run"
             time.sleep(0.3)
         time.sleep(6)  # at least one lease renewal
-        server = start_ui(UI(state, fleet=partial(fleet_status, broker(), state)))
-        url = next(server)
-        page.goto(url + "/")
-        page.click("#nav-workers")
-        page.wait_for_selector(f"tr[data-run='{running}']")
-        assert page.inner_text("#worker-count") == "1 worker(s) answered"
-        row = page.locator(f"tr[data-run='{running}']")
-        assert row.get_attribute("data-worker", timeout=5000).startswith("pipe.")  # type: ignore[union-attr]
-        assert re.fullmatch(r"\d+(\.\d)? s ago", row.locator(".heartbeat").inner_text()), row.inner_text()
-        assert float(row.locator(".heartbeat").inner_text().split()[0]) < 10
-        assert page.inner_text("tr[data-queue='pipe'] .depth") == "1"  # the second run waits
-        assert waiting not in page.content()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "ui-workers.png"), full_page=True)
-        next(server, None)
+        with serving(UI(state, fleet=partial(fleet_status, broker(), state))) as url:
+            page.goto(url + "/")
+            page.click("#nav-workers")
+            page.wait_for_selector(f"tr[data-run='{running}']")
+            assert page.inner_text("#worker-count") == "1 worker(s) answered"
+            row = page.locator(f"tr[data-run='{running}']")
+            assert row.get_attribute("data-worker", timeout=5000).startswith("pipe.")  # type: ignore[union-attr]
+            assert re.fullmatch(r"\d+(\.\d)? s ago", row.locator(".heartbeat").inner_text()), row.inner_text()
+            assert float(row.locator(".heartbeat").inner_text().split()[0]) < 10
+            assert page.inner_text("tr[data-queue='pipe'] .depth") == "1"  # the second run waits
+            assert waiting not in page.content()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "ui-workers.png"), full_page=True)
     # a warm shutdown finishes the run under way and leaves the queued one to the next worker
     assert Store(state).run(running).status == RunStatus.SUCCEEDED
     assert Store(state).run(waiting).status == RunStatus.PENDING
 
 
 def test_without_a_broker_the_page_says_so(tmp_path: Path, page: Page) -> None:
-    server = start_ui(UI(tmp_path / "state"))
-    url = next(server)
-    page.goto(url + "/workers")
-    assert "No broker is configured" in page.inner_text("#no-broker")
-    next(server, None)
+    with serving(UI(tmp_path / "state")) as url:
+        page.goto(url + "/workers")
+        assert "No broker is configured" in page.inner_text("#no-broker")

@@ -121,6 +121,36 @@ class Launch:
     worker: str | None = None
 
 
+def credentials_and_reporter(
+    console: Reporter,
+    pipeline: Pipeline,
+    inputs: dict[str, Any],
+    store: Store,
+    state: RunState,
+    forge: Any,
+    launch: Launch,
+    secrets: Mapping[str, str],
+) -> tuple[dict[str, dict[str, str]], Reporter]:
+    """The run's credentials (runner.engine.credentials.load_credentials: the token file of
+    `launch`) and its whole reporter (`build_reporter`), which masks the secrets and every token
+    the credentials hold."""
+    from runner.engine.credentials import load_credentials
+
+    credentials = load_credentials(pipeline, os.environ, forge, launch.token_file)
+    tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
+    reporter = build_reporter(
+        console,
+        pipeline,
+        inputs,
+        store,
+        state,
+        forge=forge,
+        publish=launch.publish,
+        secrets=[*secrets.values(), *tokens],
+    )
+    return credentials, reporter
+
+
 def child_submitter_for(forge: Any, launch: Launch) -> Any:
     """With a broker configured (PIPE_BROKER_URL), the function that submits the run's `uses:
     pipeline` children to it (runner.workers.submit.child_submitter, with the run's forge, else
@@ -145,7 +175,6 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
     from runner.actions import RunState
     from runner.backend import open_backend as make_backend
     from runner.engine import Engine, RunOptions
-    from runner.engine.credentials import load_credentials
     from runner.engine.lease import LeaseLost
     from runner.pipeline.secrets import resolve_secrets
     from runner.reporters.console import console_reporter
@@ -165,18 +194,9 @@ def execute(pipeline: Pipeline, inputs: dict[str, Any], launch: Launch, run_id: 
     backend = make_backend("docker", host_root=launch.host_root)
     previous = interrupt_on_sigterm()
     try:
-        credentials = load_credentials(pipeline, os.environ, forge, launch.token_file)
         state = RunState()
-        tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
-        reporter = build_reporter(
-            console,
-            pipeline,
-            inputs,
-            store,
-            state,
-            forge=forge,
-            publish=launch.publish,
-            secrets=[*secrets.values(), *tokens],
+        credentials, reporter = credentials_and_reporter(
+            console, pipeline, inputs, store, state, forge, launch, secrets
         )
         options = RunOptions(
             event=launch.event,

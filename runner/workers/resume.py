@@ -26,7 +26,13 @@ from runner.forges import open_forge
 from runner.names import EventKind, RunStatus
 from runner.statedir import StateDir
 from runner.store import Store
-from runner.workers.execute import Launch, build_reporter, check_actions, child_submitter_for, interrupt_on_sigterm
+from runner.workers.execute import (
+    Launch,
+    check_actions,
+    child_submitter_for,
+    credentials_and_reporter,
+    interrupt_on_sigterm,
+)
 
 
 def resume(
@@ -52,7 +58,6 @@ def resume(
     from runner.backend import open_backend as make_backend
     from runner.changes.resume import plan_restart, prepare
     from runner.engine import Engine, ResumePoint, RunOptions
-    from runner.engine.credentials import load_credentials
     from runner.pipeline.secrets import read_child_channel, resolve_secrets
     from runner.pipeline.spec import parse_pipeline
     from runner.reporters import Reporter
@@ -86,20 +91,11 @@ def resume(
         reporter: Reporter = console
         previous = interrupt_on_sigterm()
         try:
-            credentials = load_credentials(pipeline, os.environ, forge, launch.token_file)
             state = record.resume_state.state
-            tokens = [values["GITHUB_TOKEN"] for values in credentials.values() if "GITHUB_TOKEN" in values]
             inputs = dict(record.inputs)
             image = record.resume_state.default_image or os.environ.get("PIPE_SANDBOX_IMAGE")
-            reporter = build_reporter(
-                console,
-                pipeline,
-                inputs,
-                store,
-                state,
-                forge=forge,
-                publish=launch.publish,
-                secrets=[*secrets.values(), *tokens],
+            credentials, reporter = credentials_and_reporter(
+                console, pipeline, inputs, store, state, forge, launch, secrets
             )
             options = RunOptions(
                 state_dir=state_dir,
