@@ -22,6 +22,7 @@ import pytest
 
 from runner.names import AttemptStatus, EventKind, RunStatus
 from runner.store import Store
+from runner.workers.app import make_app
 from tests.support.cli import Cli
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer
@@ -189,6 +190,13 @@ def test_an_approval_continues_a_workers_run_on_another_worker(
     first = Store(state).run(run_id)
     assert first.status == RunStatus.WAITING and Path(first.workspace).is_relative_to(tmp_path / "w1")
     with workers(tmp_path / "later", state, count=1, work_dirs=True):  # the first worker is gone
+        make_app(broker()).send_task("pipe.execute_run", args=[run_id], queue="pipe")  # before any decision
+        log = tmp_path / "later" / "w1.log"
+        deadline = time.monotonic() + 30
+        while f"run {run_id}: not run" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        assert Store(state).run(run_id).workspace == first.workspace  # an undecided wait point stays put
         approved = cli("approve", run_id, "--state-dir", str(state))
         assert approved.code == 0, approved.out + approved.err
     assert f"run {run_id} succeeded" in approved.out

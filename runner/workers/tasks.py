@@ -26,7 +26,6 @@ from runner.store import Store
 from runner.workers.app import TASK
 
 log = logging.getLogger("pipe.worker")
-_ADOPTED = (RunStatus.RUNNING, RunStatus.WAITING)
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,11 @@ def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
     try:
         record = store.run(run_id)
         definition = store.pipeline_definition(record.id)
+        decided = record.status == RunStatus.WAITING and _decided(store, record.id)
     finally:
         store.close()
     # a run another worker executed: it died (running), or its wait point was decided (waiting)
-    adopt = record.status if record.status in _ADOPTED and record.worker is not None else None
+    adopt = record.status if record.worker is not None and (record.status == RunStatus.RUNNING or decided) else None
     if record.status != RunStatus.PENDING and adopt is None:
         return f"not run: run {record.id} is {record.status}"
     logs = StateDir(options.state_dir).run(record.id)
@@ -99,6 +99,16 @@ def execute_run(run_id: str, options: WorkerOptions, worker: str) -> str:
             _fail_unstarted(options.state_dir, record.id, str(problem), worker, expected)
             return f"ran: failed before it started ({problem})"
     return f"ran: exit {code}"
+
+
+def _decided(store: Store, run_id: str) -> bool:
+    """Whether the wait point a waiting run stopped at (its newest attempt's) has a decision."""
+    attempts = store.attempts(run_id)
+    if not attempts:
+        return False
+    last = max(attempts, key=lambda attempt: attempt.id)
+    found = store.approval(run_id, last.step_id, last.iteration)
+    return found is not None and found.decision is not None
 
 
 def _fail_unstarted(state_dir: Path, run_id: str, error: str, worker: str, expected: RunStatus) -> None:
