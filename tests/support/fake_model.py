@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -410,7 +411,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def report(log_file: str) -> None:
     """Print each logged request as REPORT_PREFIX + base64 JSON (so no CLI output parser takes it
-    for an answer); `requests(output)` reads them back."""
+    for an answer); `requests(output)` reads them back. Standard output is made blocking first:
+    the agent CLI that ran before in the same step (Node.js) may have left the shared pipe
+    O_NONBLOCK, and a long line then fails with BlockingIOError when pipe reads it late."""
+    os.set_blocking(sys.stdout.fileno(), True)
     try:
         with open(log_file, encoding="utf-8") as log:
             for line in log:
