@@ -3,12 +3,13 @@ decision, and a worker taking over a run whose worker died (runner/workers/tasks
 through `resume`.
 
 Taking over (`adopt`): the run's workspace was on another worker's disk (one that died, or the
-one that executed the run up to a wait point), so this worker makes
-a new, empty one under its own work directory, records it on the run, and `prepare`
-(runner/changes/resume.py) rebuilds it: every path of the run's manifest (the workspace after the
-last recorded attempt, in the store) is put back from the object store, which every worker reads
-(the shared state directory), then the recorded changes of the steps that run again are undone.
-The interrupted step then runs again from that state, as after `pipe resume`.
+one that executed the run up to a wait point), so this worker makes a new, empty one under its
+own work directory, records it on the run, and `prepare` (runner/changes/resume.py) rebuilds it:
+every path of the run's manifest (the workspace after the last recorded attempt, in the store) is
+put back from the object store, which every worker reads (the shared state directory), with the
+git objects the run kept (runner/changes/gitobjects.py); then the recorded changes of the steps
+that run again are undone. The interrupted step then runs again from that state, as after `pipe
+resume`.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def resume(
                     "containers_removed": done.reaped,
                     "paths_restored": done.restored,
                     "changes_undone": done.undone,
-                    "paths": list(done.paths),
+                    # a rebuilt workspace put every path back: the count says it, not a list of them all
+                    "paths": list(done.paths) if adopt is None else [],
                 },
             )
             try:
