@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.chaos import Outcome, trial
+from runner.store import Store
+from tests.support.chaos import PIPE, Outcome, trial
+from tests.support.github import TOKEN
+from tests.support.github_server import GitHubServer
 
 pytestmark = pytest.mark.docker
 
@@ -35,3 +40,75 @@ def test_killed_at_a_random_moment_then_resumed_ends_as_an_uninterrupted_run(
     outcome = trial(tmp_path, delay, signal_number)
     assert outcome.problems == [], f"killed after {delay:.2f}s"
     assert outcome.comparable == reference.comparable, f"killed after {delay:.2f}s"
+
+
+EARLY = """\
+version: 1
+name: early
+credentials: [github]
+sandbox: {network: none}
+steps:
+  - id: issue
+    uses: github/issue
+    with: {number: 1}
+  - id: use
+    run: echo "title={{ steps.issue.outputs.title }}" >> "$PIPE_OUTPUT"
+"""
+
+
+def test_killed_before_its_first_step_then_resumed_still_has_its_forge(
+    github: GitHubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CI failure of 2026-11-23 (seed 4, SIGTERM after 1.37 s): a run killed after it was
+    recorded but before its resume state was, resumed without the forge it was started with, and
+    its `github/issue` step failed on every resume. The workspace is large so that the baseline
+    scan holds the run in that window long enough to kill it there."""
+    repo = github.create_repo("octo/early", {"README.md": "# early\n"})
+    repo.add_issue("the early title", "body", ())
+    workspace = tmp_path / "ws"
+    for top in range(8):
+        directory = workspace / f"d{top}"
+        directory.mkdir(parents=True)
+        for n in range(500):
+            (directory / f"f{n}").write_text(f"{top} {n}\n")
+    pipeline = tmp_path / "early.yml"
+    pipeline.write_text(EARLY)
+    state = tmp_path / "state"
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    argv = [
+        *PIPE, "run", str(pipeline), "--repo", "octo/early", "--api-url", github.api_url,
+        "--workspace", str(workspace), "--state-dir", str(state),
+    ]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+        deadline = time.monotonic() + 60
+        while not _recorded(state):
+            assert process.poll() is None and time.monotonic() < deadline, "the run was never recorded"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+    store = Store(state)
+    try:
+        run_id = store.run("latest").id
+        started = [e for e in store.events(run_id) if e.kind == "run_started"]
+        assert started == [], "killed too late: the run had started its steps"
+        resumed = subprocess.run(
+            [*PIPE, "resume", run_id, "--state-dir", str(state)], capture_output=True, text=True, check=False
+        )
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        outputs = {s.step_id: s.outputs for s in store.steps(run_id)}
+        assert outputs["use"] == {"title": "the early title"}
+    finally:
+        store.close()
+
+
+def _recorded(state: Path) -> bool:
+    """Whether the first run under `state` is recorded `running`."""
+    if not state.exists():
+        return False
+    store = Store(state)
+    try:
+        runs = store.runs(limit=1)
+        return bool(runs) and runs[0].status == "running"
+    except Exception:  # the database is being created
+        return False
+    finally:
+        store.close()

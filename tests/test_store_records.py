@@ -62,6 +62,17 @@ def test_resume_state_round_trips(store: Store) -> None:
         store.update_run(run_id, outputs={})
 
 
+def test_a_run_is_created_with_its_resume_state_and_chosen_workspace(store: Store, tmp_path: Path) -> None:
+    """Both are in the run's first row: a runner killed right after creating it leaves a run a
+    resume continues with the forge and the workspace it was started with."""
+    pipeline = store.add_pipeline("p", "p.yml", "digest", "version: 1")
+    saved = ResumeState(forge={"forge": "github", "repo": "o/r"}, default_image="img", publish=False)
+    run = store.run(store.create_run(pipeline, {}, resume_state=saved, workspace=tmp_path / "ws"))
+    assert (run.resume_state, run.workspace) == (saved, str(tmp_path / "ws"))
+    bare = store.run(store.create_run(pipeline, {}))
+    assert (bare.resume_state, bare.workspace) == (ResumeState(), "")
+
+
 def test_children_are_listed_with_their_keys(store: Store) -> None:
     pipeline = store.add_pipeline("p", "p.yml", "digest", "version: 1")
     parent = store.create_run(pipeline, {})

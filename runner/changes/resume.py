@@ -164,6 +164,9 @@ def _rerun(pipeline: Pipeline, restart_at: int, inner: tuple[str, int] | None) -
     return _with_nested(group.repeat.steps[ids.index(inner[0]) :]) | _with_nested(pipeline.steps[restart_at + 1 :])
 
 
+FOREIGN_NAMED = 20  # paths a refusal names before "and N more"
+
+
 def refuse_foreign_files(found: list[PendingChange], force: bool) -> None:
     """Refuse (ResumeRefused, exit 2) to delete files that no recorded change of the run created
     and that are not in its manifest (a person added them to the workspace meanwhile), unless `force`.
@@ -171,8 +174,11 @@ def refuse_foreign_files(found: list[PendingChange], force: bool) -> None:
     never recorded, so unrecorded files are taken to be that attempt's)."""
     foreign = [change.path for change in found if change.before is None and change.after is not None]
     if foreign and not force:
+        named = ", ".join(foreign[:FOREIGN_NAMED]) + (
+            f" and {len(foreign) - FOREIGN_NAMED} more" if len(foreign) > FOREIGN_NAMED else ""
+        )
         raise ResumeRefused(
-            f"resume would delete {len(foreign)} path(s) the run did not create: {', '.join(foreign)}; "
+            f"resume would delete {len(foreign)} path(s) the run did not create: {named}; "
             "move them out of the workspace, or resume with --force to delete them"
         )
 
@@ -196,7 +202,11 @@ def prepare(
     interrupted = store.interrupt_attempts(run_id, "the runner stopped before this attempt ended")
     workspace = Workspace(Path(record.workspace))
     undoer = Undoer(store, objects, workspace)
-    unrecorded = Recorder(store, objects, workspace, run_id).scan()
+    unrecorded: list[PendingChange] = []
+    if store.has_manifest(run_id) or store.attempts(run_id):
+        unrecorded = Recorder(store, objects, workspace, run_id).scan()
+    # else the runner died before its baseline (no step had started): the workspace is as the run
+    # found it, and the resumed run takes its baseline from it
     refuse_foreign_files(unrecorded, force or interrupted > 0)
     restored = undoer.restore_unrecorded(unrecorded)
     rerun = _rerun(pipeline, restart_at, inner)

@@ -33,7 +33,7 @@ from runner.engine.events import Events
 from runner.engine.lifecycle import Lifecycle, rollback_on_failure
 from runner.engine.options import ResumePoint, RunOptions
 from runner.engine.sandboxing import Sandboxes, check_workspace, prepare_workspace
-from runner.engine.scope import RunScope, sandbox_settings
+from runner.engine.scope import RunScope, resume_state, sandbox_settings
 from runner.engine.steps import StepRunner
 from runner.errors import EngineUnavailable, InputRefused, PipeError, RunBusy
 from runner.masking import Masker
@@ -91,9 +91,13 @@ class Engine:
             if isinstance(forge_dir, Path):
                 check_workspace(self.options.workspace, forge_dir, "the local forge")
         ca_bundle = self._install_ca_bundle()
-        run_id = self._lifecycle.create(inputs, self.masker)
+        given = self.options.workspace
+        if given is not None:  # made and recorded with the run, so a resume at any moment uses it
+            prepare_workspace(given)
+        state = resume_state(self.options, self.state or RunState())
+        run_id = self._lifecycle.create(inputs, self.masker, state, given)
         self.claim(run_id)
-        workspace = self.options.workspace or StateDir(self.options.state_dir).run(run_id).workspace
+        workspace = given or StateDir(self.options.state_dir).run(run_id).workspace
         prepare_workspace(workspace)
         self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
         scope = self._scope(dict(inputs), workspace, self.state or RunState(), ca_bundle)

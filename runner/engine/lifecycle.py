@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from runner.actions.registry import EXTERNAL_UNDO
@@ -22,7 +23,7 @@ from runner.pipeline.expressions import Expressions
 from runner.pipeline.model import Pipeline
 from runner.reporters import Reporter, settle
 from runner.results import StepResult, agent_totals, summary
-from runner.store import GroupBusy, Store
+from runner.store import GroupBusy, ResumeState, Store
 
 CONCURRENCY_POLL = 1.0  # seconds between looks at a busy concurrency group
 
@@ -37,8 +38,15 @@ class Lifecycle:
         self.reporter = reporter
         self.lease: Lease | None = None
 
-    def create(self, inputs: Mapping[str, Any], masker: Masker) -> str:
-        """Record the pipeline and a new run of it with `inputs` (stored masked); returns its id.
+    def create(
+        self,
+        inputs: Mapping[str, Any],
+        masker: Masker,
+        resume_state: ResumeState | None = None,
+        workspace: Path | None = None,
+    ) -> str:
+        """Record the pipeline and a new run of it with `inputs` (stored masked), `resume_state`
+        and `workspace` (see Store.create_run); returns its id.
         When the pipeline has a concurrency group, take it first: while a live run holds it, wait
         (polling every second, told once as a `concurrency_wait` event) or, with
         `if-running: skip`, raise RunSkipped (exit 0)."""
@@ -47,7 +55,14 @@ class Lifecycle:
         masked = masker.mask_value(dict(inputs))
         concurrency = pipeline.concurrency
         if concurrency is None:
-            return self.store.create_run(pipeline_id, masked, self.options.trigger, parent=self.options.parent)
+            return self.store.create_run(
+                pipeline_id,
+                masked,
+                self.options.trigger,
+                parent=self.options.parent,
+                resume_state=resume_state,
+                workspace=workspace,
+            )
         group = Expressions({"inputs": dict(inputs), "env": dict(pipeline.env)}).render(concurrency.group)
         self.lease = Lease(self.options.state_dir)
         announced = False
@@ -61,6 +76,8 @@ class Lifecycle:
                     lease=(self.lease.owner, self.lease.host, LEASE_SECONDS),
                     is_alive=process_alive,
                     parent=self.options.parent,
+                    resume_state=resume_state,
+                    workspace=workspace,
                 )
             except GroupBusy as busy:
                 if concurrency.if_running == "skip":

@@ -78,10 +78,8 @@ class RunScope:
     def save_state(self) -> None:
         """Store what a resume must use again: the run state, the forge, the default image,
         whether the run publishes and its kept git objects."""
-        forge = self.forge.describe() if self.forge is not None else None
         kept = self.git_objects.digest if self.git_objects is not None else None
-        state = ResumeState(self.state, forge, self.options.default_image, self.options.publish, kept)
-        self.store.save_resume_state(self.run_id, state)
+        self.store.save_resume_state(self.run_id, resume_state(self.options, self.state, kept))
 
     def keep_git_objects(self) -> None:
         """For a run a worker executes, keep the git objects the last attempt added (see
@@ -91,6 +89,13 @@ class RunScope:
                 self.save_state()
         except OSError:  # the object store is full or unwritable: the run goes on, a takeover lacks them
             pass
+
+
+def resume_state(options: RunOptions, state: RunState, git_objects: str | None = None) -> ResumeState:
+    """What a resume of a run started with `options` must use again (see ResumeState): `state`,
+    the forge's settings, the default image, whether it publishes, the kept git objects' listing."""
+    forge = options.forge.describe() if options.forge is not None else None
+    return ResumeState(state, forge, options.default_image, options.publish, git_objects)
 
 
 def sandbox_settings(options: RunOptions, pipeline: Pipeline, step: Step) -> SandboxSettings:

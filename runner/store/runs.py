@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select, update
@@ -80,8 +81,13 @@ class RunTables(Connection):
         lease: tuple[str, str, float] | None = None,
         is_alive: Callable[[int], bool] | None = None,
         parent: tuple[str, str] | None = None,
+        resume_state: ResumeState | None = None,
+        workspace: Path | None = None,
     ) -> str:
-        """A new run in status `pending` (its workspace is set once made); returns its id.
+        """A new run in status `pending`; returns its id. `resume_state` (the forge, default image
+        and publishing a resume must use again) and `workspace` (a directory the person chose;
+        None: set once the default one is made) are written in the same INSERT, so a runner
+        killed at any moment after it leaves a run that resumes with what it was started with.
 
         With `group` (a concurrency group), the run takes the group in the same transaction, and
         `lease` (owner, host, seconds) is set at once; raises GroupBusy naming the run that holds the
@@ -90,7 +96,9 @@ class RunTables(Connection):
         """
         for _ in range(10):
             try:
-                return self._insert_run(pipeline_id, inputs, trigger, group, lease, is_alive, parent)
+                return self._insert_run(
+                    pipeline_id, inputs, trigger, group, lease, is_alive, parent, resume_state, workspace
+                )
             except DuplicateKey as error:
                 if "runs.id" not in str(error) and "runs_pkey" not in str(error):  # SQLite's words, PostgreSQL's
                     raise
@@ -105,6 +113,8 @@ class RunTables(Connection):
         lease: tuple[str, str, float] | None,
         is_alive: Callable[[int], bool] | None,
         parent: tuple[str, str] | None,
+        resume_state: ResumeState | None,
+        workspace: Path | None,
     ) -> str:
         now = time.time()
         run_id = new_run_id(now)
@@ -117,7 +127,7 @@ class RunTables(Connection):
                     pipeline_id=pipeline_id,
                     status=RunStatus.PENDING.value,
                     inputs=json.dumps(dict(inputs)),
-                    workspace="",
+                    workspace=str(workspace) if workspace is not None else "",
                     trigger=trigger,
                     created_at=now,
                     pid=os.getpid(),
@@ -126,6 +136,7 @@ class RunTables(Connection):
                     host=host,
                     parent_id=parent_id,
                     child_key=child_key,
+                    resume_state=json.dumps(resume_state.as_dict()) if resume_state is not None else None,
                 )
             )
             if group is not None:

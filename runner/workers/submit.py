@@ -55,13 +55,11 @@ def create_pending(
 
     options = RunOptions(state_dir=store.state_dir, trigger=trigger, parent=parent)
     lifecycle = Lifecycle(pipeline, store, options, _Quiet())
-    run_id = lifecycle.create(inputs, masker or Masker())
+    state = ResumeState(forge=dict(forge) if forge else None, default_image=default_image, publish=publish)
+    run_id = lifecycle.create(inputs, masker or Masker(), state)
     if lifecycle.lease is not None:
         lifecycle.lease.bind(run_id)
         lifecycle.release()
-    store.save_resume_state(
-        run_id, ResumeState(forge=dict(forge) if forge else None, default_image=default_image, publish=publish)
-    )
     return run_id
 
 
