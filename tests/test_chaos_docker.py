@@ -30,14 +30,21 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
 
 
 @pytest.mark.parametrize(
-    ("seed", "signal_number"),
-    [(1, signal.SIGKILL), (2, signal.SIGKILL), (3, signal.SIGKILL), (4, signal.SIGTERM)],
+    ("seed", "signal_number", "after_recorded"),
+    [
+        (1, signal.SIGKILL, False),
+        (2, signal.SIGKILL, False),
+        (3, signal.SIGKILL, False),
+        (4, signal.SIGTERM, False),
+        (5, signal.SIGKILL, True),  # at start-up: within half a second of the run being stored
+    ],
 )
 def test_killed_at_a_random_moment_then_resumed_ends_as_an_uninterrupted_run(
-    reference: Outcome, tmp_path: Path, seed: int, signal_number: int
+    reference: Outcome, tmp_path: Path, seed: int, signal_number: int, after_recorded: bool
 ) -> None:
-    delay = random.Random(seed).uniform(0.2, reference.seconds)
-    outcome = trial(tmp_path, delay, signal_number)
+    rng = random.Random(seed)
+    delay = rng.uniform(0.0, 0.5) if after_recorded else rng.uniform(0.2, reference.seconds)
+    outcome = trial(tmp_path, delay, signal_number, after_recorded=after_recorded)
     assert outcome.problems == [], f"killed after {delay:.2f}s"
     assert outcome.comparable == reference.comparable, f"killed after {delay:.2f}s"
 

@@ -96,9 +96,13 @@ def _containers(run_ids: list[str]) -> list[str]:
         client.close()
 
 
-def trial(root: Path, delay: float | None, signal_number: int = signal.SIGKILL) -> Outcome:
-    """Run CHAOS_PIPELINE under `root`, killed after `delay` seconds (None: never), then resumed
-    until it ends. Returns its Outcome."""
+def trial(
+    root: Path, delay: float | None, signal_number: int = signal.SIGKILL, *, after_recorded: bool = False
+) -> Outcome:
+    """Run CHAOS_PIPELINE under `root`, killed after `delay` seconds (None: never) counted from
+    its start, or with `after_recorded` from the moment its run is in the store (the start-up
+    window, where what a resume needs is still being written), then resumed until it ends.
+    Returns its Outcome."""
     root.mkdir(parents=True, exist_ok=True)
     github = start_github(root / "github")
     try:
@@ -121,6 +125,8 @@ def trial(root: Path, delay: float | None, signal_number: int = signal.SIGKILL) 
         resumes = 0
         process = subprocess.Popen([*PIPE, *run_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         if delay is not None:
+            if after_recorded:
+                _wait_recorded(state, process)
             try:
                 process.wait(timeout=delay)
             except subprocess.TimeoutExpired:
@@ -174,6 +180,19 @@ def trial(root: Path, delay: float | None, signal_number: int = signal.SIGKILL) 
         return Outcome(comparable, problems, resumes, seconds)
     finally:
         github.stop()
+
+
+def _wait_recorded(state: Path, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Return once the run under `state` is in the store (or `process` ended, or `seconds` passed)."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        if state.exists():
+            try:
+                if _status(state) != "none":
+                    return
+            except Exception:  # the database is being created
+                pass
+        time.sleep(0.002)
 
 
 def _status(state: Path) -> str:
