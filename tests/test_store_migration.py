@@ -65,7 +65,7 @@ def test_a_version_6_database_upgrades_in_place_keeping_its_data(tmp_path: Path)
     _version_6(state)
     store = Store(state)
     try:
-        assert store.schema_version() == int(HEAD_REVISION) == 11 and len(MIGRATIONS) == 10
+        assert store.schema_version() == int(HEAD_REVISION) == 12 and len(MIGRATIONS) == 10
         run = store.run("r1")
         assert run.status is RunStatus.WAITING and run.inputs == {"issue": 1} and run.workspace == "/w"
         assert run.resume_state == ResumeState(RunState("fix/issue-1", "main", "abc", 7, "u"), RESUME["forge"], "img:1")

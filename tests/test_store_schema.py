@@ -105,3 +105,47 @@ def test_store_url_selects_the_database_and_a_foreign_one_is_exit_2(
     assert result.err.strip().splitlines() == [
         "PIPE_STORE_URL: 'mysql' is not a store pipe supports (sqlite:///PATH, postgresql://...)"
     ]
+
+
+def test_runs_submitted_before_revision_0012_are_on_the_default_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revision 0012 records the queue a run was submitted to; the runs a worker executed or `pipe
+    submit` created before it were on the default queue, and a worker must still find them
+    (Store.stale_pending_runs looks only at submitted runs); a run `pipe run` made has none."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.delenv("PIPE_STORE_URL", raising=False)
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.begin() as db:
+        config = Config()
+        config.set_main_option("script_location", "runner.store:migrations")
+        config.attributes["connection"] = db
+        command.upgrade(config, "0011")
+        db.execute(
+            text(
+                "INSERT INTO pipelines (id, name, path, digest, definition, created_at)"
+                " VALUES (1, 'p', 'p.yml', 'd', 'v', 1)"
+            )
+        )
+        for run_id, trigger, worker in (
+            ("submitted", "submit", None),
+            ("child", "parent", "w@h"),
+            ("local", "cli", None),
+        ):
+            db.execute(
+                text(
+                    "INSERT INTO runs (id, pipeline_id, status, inputs, workspace, trigger, created_at, worker)"
+                    " VALUES (:id, 1, 'pending', '{}', '', :trigger, 1, :worker)"
+                ),
+                {"id": run_id, "trigger": trigger, "worker": worker},
+            )
+    engine.dispose()
+    store = Store(tmp_path)
+    try:
+        assert store.schema_version() == int(HEAD_REVISION)
+        assert [store.run(run_id).queue for run_id in ("submitted", "child", "local")] == ["pipe", "pipe", None]
+        assert sorted(store.stale_pending_runs(0.0)) == ["child", "submitted"]
+    finally:
+        store.close()

@@ -49,7 +49,8 @@ def test_the_workers_page_shows_a_worker_its_run_and_the_queue(
     with workers(tmp_path, state, count=1, concurrency=1):
         first = cli("submit", str(path), "--state-dir", str(state))
         second = cli("submit", str(path), "--state-dir", str(state))
-        assert first.code == 0 and second.code == 0, first.err + second.err
+        aside = cli("submit", str(path), "--queue", "side", "--state-dir", str(state))  # no worker takes `side`
+        assert first.code == 0 and second.code == 0 and aside.code == 0, first.err + second.err + aside.err
         running, waiting = first.out.strip(), second.out.strip()
         deadline = time.monotonic() + 60
         while Store(state).run(running).status != RunStatus.RUNNING:
@@ -66,12 +67,14 @@ def test_the_workers_page_shows_a_worker_its_run_and_the_queue(
             assert re.fullmatch(r"\d+(\.\d)? s ago", row.locator(".heartbeat").inner_text()), row.inner_text()
             assert float(row.locator(".heartbeat").inner_text().split()[0]) < 10
             assert page.inner_text("tr[data-queue='pipe'] .depth") == "1"  # the second run waits
+            assert page.inner_text("tr[data-queue='side'] .depth") == "1"  # a queue a run was submitted to
             assert waiting not in page.content()
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "ui-workers.png"), full_page=True)
     # a warm shutdown finishes the run under way and leaves the queued one to the next worker
     assert Store(state).run(running).status == RunStatus.SUCCEEDED
     assert Store(state).run(waiting).status == RunStatus.PENDING
+    assert Store(state).run(aside.out.strip()).queue == "side"
 
 
 def test_without_a_broker_the_page_says_so(tmp_path: Path, page: Page) -> None:

@@ -224,7 +224,10 @@ steps:
 """
 
 
-def test_a_run_whose_submitter_died_before_enqueueing_it_still_runs(tmp_path: Path) -> None:
+def test_a_run_whose_submitter_died_before_enqueueing_it_still_runs_on_its_queue(tmp_path: Path) -> None:
+    """The run was submitted to queue `side`: the worker that finds it (consuming only the
+    default queue) enqueues it there, and the worker consuming `side` (which does not look
+    itself) executes it."""
     from runner.pipeline.spec import load_pipeline
     from runner.workers.submit import create_pending
 
@@ -232,19 +235,23 @@ def test_a_run_whose_submitter_died_before_enqueueing_it_still_runs(tmp_path: Pa
     state = tmp_path / "state"
     path = write_pipeline(tmp_path, QUICK, "quick.yml")
     store = Store(state)
-    try:  # `pipe submit`'s first half only: the run is created pending, its task never sent
-        run_id = create_pending(store, load_pipeline(path), {}, forge=None, publish=True, default_image=None)
+    try:  # `pipe submit --queue side`'s first half only: the run is created pending, its task never sent
+        pipeline = load_pipeline(path)
+        run_id = create_pending(store, pipeline, {}, forge=None, publish=True, default_image=None, queue="side")
     finally:
         store.close()
-    quick = {"PIPE_ORPHAN_CHECK_INTERVAL": "1", "PIPE_STALE_PENDING": "3"}
-    with workers(tmp_path, state, count=2, env=quick):
+    looks: tuple[list[str], dict[str, str]] = ([], {"PIPE_ORPHAN_CHECK_INTERVAL": "1", "PIPE_STALE_PENDING": "3"})
+    side: tuple[list[str], dict[str, str]] = (["side"], {"PIPE_ORPHAN_CHECK_INTERVAL": "0"})
+    with workers(tmp_path, state, count=2, each=[looks, side]) as started:
         deadline = time.monotonic() + 90
         while not Store(state).run(run_id).status.finished:
             assert time.monotonic() < deadline, "the pending run was never executed"
             time.sleep(0.5)
     store = Store(state)
     try:
-        assert store.run(run_id).status == RunStatus.SUCCEEDED
+        record = store.run(run_id)
+        assert record.status == RunStatus.SUCCEEDED and record.queue == "side"
+        assert record.worker is not None and record.worker.startswith(f"pipe.{started[1].pid}@")
         assert sum(1 for e in store.events(run_id) if e.kind == EventKind.RUN_STARTED.value) == 1
     finally:
         store.close()

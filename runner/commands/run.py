@@ -140,7 +140,7 @@ def decide_run(
         from runner.workers.app import make_app
         from runner.workers.submit import follow, send
 
-        send(make_app(broker), record.id)
+        send(make_app(broker), record.id, record.queue)
         return follow(state_dir, record.id, out, json_lines=json_lines, after=last)
     return resume_run(
         record.id,

@@ -70,6 +70,7 @@ def submit_run(
             publish=publish,
             default_image=default_image,
             masker=submitter_masker(pipeline),
+            queue=queue,
         )
     finally:
         store.close()

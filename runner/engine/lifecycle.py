@@ -62,6 +62,7 @@ class Lifecycle:
                 parent=self.options.parent,
                 resume_state=resume_state,
                 workspace=workspace,
+                queue=self.options.queue,
             )
         group = Expressions({"inputs": dict(inputs), "env": dict(pipeline.env)}).render(concurrency.group)
         self.lease = Lease(self.options.state_dir)
@@ -78,6 +79,7 @@ class Lifecycle:
                     parent=self.options.parent,
                     resume_state=resume_state,
                     workspace=workspace,
+                    queue=self.options.queue,
                 )
             except GroupBusy as busy:
                 if concurrency.if_running == "skip":

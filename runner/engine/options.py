@@ -33,6 +33,7 @@ class RunOptions:
     publish: bool = True
     event: Mapping[str, Any] = field(default_factory=dict)
     parent: tuple[str, str] | None = None  # (parent run id, child key) when started by a pipeline step
+    queue: str | None = None  # the broker queue a submitted run goes to (runner/workers/), stored with it
     default_image: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_IMAGE") or None)
     default_runtime: str | None = field(default_factory=lambda: os.environ.get("PIPE_SANDBOX_RUNTIME") or None)
     ca_bundle: Path | None = None

@@ -90,13 +90,19 @@ class LeaseTables(Connection):
         return [str(row["id"]) for row in self._all(query)]
 
     def stale_pending_runs(self, older_than: float, now: float | None = None) -> list[str]:
-        """The ids of the runs still `pending`, with nobody holding their lease, created more than
-        `older_than` seconds before `now`: their task was lost (the submitter died before it
+        """The ids of the runs submitted to a broker queue (`runs.queue` set: a run `pipe run`
+        started here is never one) still `pending`, with nobody holding their lease, created more
+        than `older_than` seconds before `now`: their task was lost (the submitter died before it
         enqueued it, the broker lost its queue) or waits behind a long queue. Oldest first."""
         moment = time.time() if now is None else now
         query = (
             select(runs.c.id)
-            .where(runs.c.status == RunStatus.PENDING.value, runs.c.created_at < moment - older_than, _free(moment))
+            .where(
+                runs.c.status == RunStatus.PENDING.value,
+                runs.c.queue.is_not(None),
+                runs.c.created_at < moment - older_than,
+                _free(moment),
+            )
             .order_by(runs.c.created_at)
         )
         return [str(row["id"]) for row in self._all(query)]

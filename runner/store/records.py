@@ -91,6 +91,7 @@ class RunRecord:
     parent_id: str | None = None
     child_key: str | None = None
     worker: str | None = None  # the Celery worker that executed it (runner/workers/), None in-process
+    queue: str | None = None  # the broker queue it was submitted to (runner/workers/), None: never submitted
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,10 @@ class RunTables(Connection):
         parent: tuple[str, str] | None = None,
         resume_state: ResumeState | None = None,
         workspace: Path | None = None,
+        queue: str | None = None,
     ) -> str:
-        """A new run in status `pending`; returns its id. `resume_state` (the forge, default image
+        """A new run in status `pending`; returns its id. `queue` is the broker queue a submitted
+        run is sent to (runner/workers/), None for a run this process executes. `resume_state` (the forge, default image
         and publishing a resume must use again) and `workspace` (a directory the person chose;
         None: set once the default one is made) are written in the same INSERT, so a runner
         killed at any moment after it leaves a run that resumes with what it was started with.
@@ -97,7 +99,7 @@ class RunTables(Connection):
         for _ in range(10):
             try:
                 return self._insert_run(
-                    pipeline_id, inputs, trigger, group, lease, is_alive, parent, resume_state, workspace
+                    pipeline_id, inputs, trigger, group, lease, is_alive, parent, resume_state, workspace, queue
                 )
             except DuplicateKey as error:
                 if "runs.id" not in str(error) and "runs_pkey" not in str(error):  # SQLite's words, PostgreSQL's
@@ -115,6 +117,7 @@ class RunTables(Connection):
         parent: tuple[str, str] | None,
         resume_state: ResumeState | None,
         workspace: Path | None,
+        queue: str | None,
     ) -> str:
         now = time.time()
         run_id = new_run_id(now)
@@ -136,6 +139,7 @@ class RunTables(Connection):
                     host=host,
                     parent_id=parent_id,
                     child_key=child_key,
+                    queue=queue,
                     resume_state=json.dumps(resume_state.as_dict()) if resume_state is not None else None,
                 )
             )
@@ -218,6 +222,11 @@ class RunTables(Connection):
         if len(rows) > 1:
             raise UsageError(f"run id {run_id!r} is ambiguous; give more characters")
         return decode(RunRecord, rows[0])
+
+    def submitted_queues(self) -> list[str]:
+        """The broker queues runs were submitted to (runs.queue), each once."""
+        rows = self._all(select(runs.c.queue).where(runs.c.queue.is_not(None)).distinct())
+        return sorted(str(row["queue"]) for row in rows)
 
     def children(self, parent_id: str) -> list[RunRecord]:
         """The child runs of a run, oldest first."""

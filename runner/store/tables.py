@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 # The Alembic revision the metadata below equals (runner/store/migrations/versions/): a store whose
 # database is at this revision needs no migration, so opening one never loads Alembic.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 
 metadata = MetaData()
 
@@ -98,6 +98,7 @@ runs = Table(
     Column("child_key", Text),
     Column("worker", Text),  # the Celery worker that executed the run (revision 0010)
     Column("requeued_at", Double),  # when a worker last enqueued it again (revision 0011, runner/workers/orphans.py)
+    Column("queue", Text),  # the broker queue it was submitted to (revision 0012); None: never submitted
     Index("runs_by_time", "created_at"),
     Index("runs_by_parent", "parent_id", "child_key"),
 )

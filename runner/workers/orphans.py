@@ -11,7 +11,8 @@ every PIPE_ORPHAN_CHECK_INTERVAL seconds (default 30), for
   (Store.stale_pending_runs): the submitter died between creating the run and enqueueing it, or
   the broker lost its queue (a Redis without persistence that restarted);
 
-and sends `execute_run` for each to its first queue; the worker that takes the task takes the run
+and sends `execute_run` for each to the queue it was submitted to (`runs.queue`), whichever
+queues the looking worker consumes; the worker that takes the task takes the run
 (runner/workers/tasks.py). This is Airflow's orphaned-task adoption (`[scheduler]
 orphaned_tasks_check_interval`, Airflow 2.x) in pipe's terms. Before sending, a worker claims the
 run in the store (Store.claim_requeue, one conditional UPDATE), so across all workers a run is
@@ -66,12 +67,17 @@ def _seconds(name: str, default: float, environ: Mapping[str, str] | None) -> fl
 
 
 class OrphanWatch:
-    """Every `interval` seconds, enqueue again (`send(run_id)`) the runs of `state_dir`'s store
+    """Every `interval` seconds, enqueue again (`send(run_id, queue)`: the queue the run was
+    submitted to, None when the store does not know it) the runs of `state_dir`'s store
     that lost their worker or their task (pending for more than `pending_after` seconds); a
     daemon thread, started by `start`, stopped by `stop`."""
 
     def __init__(
-        self, state_dir: Path, send: Callable[[str], None], interval: float, pending_after: float = STALE_PENDING
+        self,
+        state_dir: Path,
+        send: Callable[[str, str | None], None],
+        interval: float,
+        pending_after: float = STALE_PENDING,
     ) -> None:
         self.state_dir = state_dir
         self.send = send
@@ -87,13 +93,13 @@ class OrphanWatch:
         store = Store(self.state_dir)
         try:
             found = store.orphaned_runs(moment) + store.stale_pending_runs(self.pending_after, moment)
-            due = [run for run in found if store.claim_requeue(run, REENQUEUE_AFTER, moment)]
+            due = [(run, store.run(run).queue) for run in found if store.claim_requeue(run, REENQUEUE_AFTER, moment)]
         finally:
             store.close()
-        for run in due:
-            self.send(run)
+        for run, queue in due:
+            self.send(run, queue)
             log.info("run %s lost its worker or its task; enqueued again", run)
-        return due
+        return [run for run, _ in due]
 
     def start(self) -> None:
         """Look every `interval` seconds from a daemon thread (not at all for 0)."""

@@ -33,13 +33,20 @@ def queue_depths(broker: str, queues: Iterable[str]) -> dict[str, int]:
 
 
 def fleet_status(
-    broker: str, state_dir: Path, queues: Iterable[str] = (DEFAULT_QUEUE,), timeout: float = 1.0
+    broker: str, state_dir: Path, queues: Iterable[str] | None = None, timeout: float = 1.0
 ) -> dict[str, Any]:
     """The workers page's data, JSON-shaped:
     {"workers": [{"name", "concurrency", "runs": [{"id", "pipeline", "step", "heartbeat_age"}]}],
      "queues": {queue: waiting tasks}, "orphans": [run ids], "error": None | str};
-    `heartbeat_age` in seconds (None: never renewed). A broker that does not answer gives empty
-    lists and `error` saying so, never an exception."""
+    `heartbeat_age` in seconds (None: never renewed); `queues` None: the default queue and every
+    queue a run of the store was submitted to. A broker that does not answer gives empty lists
+    and `error` saying so, never an exception."""
+    if queues is None:
+        store = Store(state_dir)
+        try:
+            queues = sorted({DEFAULT_QUEUE, *store.submitted_queues()})
+        finally:
+            store.close()
     try:
         workers = live_workers(broker, timeout)
         depths = queue_depths(broker, queues)

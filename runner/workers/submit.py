@@ -21,7 +21,7 @@ from runner.masking import Masker
 from runner.names import EventKind, RunStatus
 from runner.pipeline.model import Pipeline
 from runner.store import ResumeState, Store
-from runner.workers.app import enqueue, make_app
+from runner.workers.app import DEFAULT_QUEUE, enqueue, make_app
 
 FOLLOW_POLL = 0.2  # seconds between looks at a followed run
 
@@ -44,16 +44,18 @@ def create_pending(
     parent: tuple[str, str] | None = None,
     trigger: str = "submit",
     masker: Masker | None = None,
+    queue: str | None = None,
 ) -> str:
     """A new run of `pipeline` in status `pending` with resolved `inputs` (masked with `masker`),
     taking its concurrency group as runner/engine/lifecycle.py does (RunSkipped, exit 0, for a busy
     group with `if-running: skip`; else waiting for it); returns its id. `forge` (open_forge's
     settings, None: the pipeline needs none), `publish` and `default_image` are stored in its
-    ResumeState for the worker. The group's lease is given back at once: the worker takes it."""
+    ResumeState for the worker, `queue` (the broker queue it is sent to, None: the default,
+    DEFAULT_QUEUE) on the run. The group's lease is given back at once: the worker takes it."""
     from runner.engine.lifecycle import Lifecycle
     from runner.engine.options import RunOptions
 
-    options = RunOptions(state_dir=store.state_dir, trigger=trigger, parent=parent)
+    options = RunOptions(state_dir=store.state_dir, trigger=trigger, parent=parent, queue=queue or DEFAULT_QUEUE)
     lifecycle = Lifecycle(pipeline, store, options, _Quiet())
     state = ResumeState(forge=dict(forge) if forge else None, default_image=default_image, publish=publish)
     run_id = lifecycle.create(inputs, masker or Masker(), state)
@@ -83,7 +85,9 @@ def child_submitter(
 ) -> Callable[[Path, Mapping[str, Any], tuple[str, str]], str]:
     """RunOptions.submit_child for a run whose `uses: pipeline` children go to `broker`: load the
     child pipeline, resolve its inputs (UsageError for bad ones), create it `pending` with the
-    parent's forge, `publish` and default image, enqueue it; returns the child's run id."""
+    parent's forge, `publish` and default image, enqueue it on the default queue (whichever queue
+    the parent is on: parents on their own queue never starve their children, docs/deploy.md);
+    returns the child's run id."""
     from runner.pipeline.inputs import resolve_inputs
     from runner.pipeline.spec import load_pipeline
 

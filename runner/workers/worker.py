@@ -29,7 +29,7 @@ def start_worker(broker: str, options: WorkerOptions, *, concurrency: int, queue
     """Run a Celery worker on `broker` consuming `queues` (default `pipe`) with `concurrency` pool
     processes until it is stopped (SIGTERM: warm shutdown, the runs under way finish first; a
     second SIGTERM or SIGQUIT: cold). Once ready, it also looks for the runs of dead workers and
-    enqueues them on its first queue (runner/workers/orphans.py). Returns its exit code."""
+    enqueues them on the queue each was submitted to (runner/workers/orphans.py). Returns its exit code."""
     from runner.workers.execute import preload
 
     preload()
@@ -54,14 +54,15 @@ def start_worker(broker: str, options: WorkerOptions, *, concurrency: int, queue
 
 def watch_orphans(app: Any, options: WorkerOptions, queue: str) -> None:
     """Start an OrphanWatch when the worker is ready (Celery's `worker_ready` signal, in the main
-    process, after the pool has forked) and stop it at `worker_shutdown`. Raises UsageError for a
+    process, after the pool has forked) and stop it at `worker_shutdown`; a run found is enqueued
+    on the queue it was submitted to, else on `queue` (this worker's first). Raises UsageError for a
     bad PIPE_ORPHAN_CHECK_INTERVAL or PIPE_STALE_PENDING."""
     from celery import signals
 
     from runner.workers.orphans import OrphanWatch, check_interval, stale_pending
 
-    def send(run_id: str) -> None:
-        enqueue(app, run_id, queue)
+    def send(run_id: str, submitted_to: str | None) -> None:  # None: a run of a store before revision 0012
+        enqueue(app, run_id, submitted_to or queue)
 
     watch = OrphanWatch(options.state_dir, send, check_interval(), stale_pending())
 

@@ -62,9 +62,11 @@ def workers(
     *,
     work_dirs: bool = False,
     env: dict[str, str] | None = None,
+    each: list[tuple[list[str], dict[str, str]]] | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` `pipe worker` processes, in `root/wN` each (their output in `root/wN.log`; with
-    `work_dirs`, their runs' workspaces in `root/wN/work`; `env` added to their environment), each
+    `work_dirs`, their runs' workspaces in `root/wN/work`; `env` added to their environment, and
+    `each[N-1]` (queues, environment), when given, to worker N's), each
     the leader of its own process group (os.killpg kills a worker with its pool), ready (every one
     answered `pipe workers`) before the block runs; stopped after it (SIGTERM, then SIGKILL after
     20 s). Raises RuntimeError when they are not ready within `timeout` seconds."""
@@ -79,11 +81,13 @@ def workers(
                 command = [sys.executable, "-m", "runner", "worker", "-c", str(concurrency), "--state-dir", str(state)]
                 if work_dirs:
                     command += ["--work-dir", str(cwd / "work")]
+                queues, own = each[number - 1] if each else ([], {})
+                command += [f"--queues={queue}" for queue in queues]
                 started.append(
                     subprocess.Popen(
                         command,
                         cwd=cwd,
-                        env={**worker_env(state), **(env or {})},
+                        env={**worker_env(state), **(env or {}), **own},
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
