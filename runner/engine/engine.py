@@ -98,7 +98,8 @@ class Engine:
         run_id = self._lifecycle.create(inputs, self.masker, state, given)
         self.claim(run_id)
         workspace = given or StateDir(self.options.state_dir).run(run_id).workspace
-        prepare_workspace(workspace)
+        if given is None:
+            prepare_workspace(workspace)
         self.store.update_run(run_id, status=RunStatus.RUNNING.value, started_at=time.time(), workspace=str(workspace))
         scope = self._scope(dict(inputs), workspace, self.state or RunState(), ca_bundle)
         return self._refuse_or(self._execute(scope, list(self.pipeline.steps), [], {}, None))

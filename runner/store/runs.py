@@ -85,11 +85,12 @@ class RunTables(Connection):
         workspace: Path | None = None,
         queue: str | None = None,
     ) -> str:
-        """A new run in status `pending`; returns its id. `queue` is the broker queue a submitted
-        run is sent to (runner/workers/), None for a run this process executes. `resume_state` (the forge, default image
+        """A new run in status `pending`; returns its id. `resume_state` (the forge, default image
         and publishing a resume must use again) and `workspace` (a directory the person chose;
         None: set once the default one is made) are written in the same INSERT, so a runner
         killed at any moment after it leaves a run that resumes with what it was started with.
+        `queue` is the broker queue a submitted run is sent to (runner/workers/), None for a run
+        the creating process executes itself.
 
         With `group` (a concurrency group), the run takes the group in the same transaction, and
         `lease` (owner, host, seconds) is set at once; raises GroupBusy naming the run that holds the
