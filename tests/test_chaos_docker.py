@@ -7,13 +7,12 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from runner.store import Store
-from tests.support.chaos import PIPE, Outcome, trial
+from tests.support.chaos import PIPE, Outcome, trial, wait_recorded
 from tests.support.github import TOKEN
 from tests.support.github_server import GitHubServer
 
@@ -87,10 +86,7 @@ def test_killed_before_its_first_step_then_resumed_still_has_its_forge(
         "--workspace", str(workspace), "--state-dir", str(state),
     ]  # fmt: skip
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
-        deadline = time.monotonic() + 60
-        while not _recorded(state):
-            assert process.poll() is None and time.monotonic() < deadline, "the run was never recorded"
-            time.sleep(0.005)
+        assert wait_recorded(state, process, status="running"), "the run was never recorded"
         process.send_signal(signal.SIGKILL)
     store = Store(state)
     try:
@@ -103,19 +99,5 @@ def test_killed_before_its_first_step_then_resumed_still_has_its_forge(
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         outputs = {s.step_id: s.outputs for s in store.steps(run_id)}
         assert outputs["use"] == {"title": "the early title"}
-    finally:
-        store.close()
-
-
-def _recorded(state: Path) -> bool:
-    """Whether the first run under `state` is recorded `running`."""
-    if not state.exists():
-        return False
-    store = Store(state)
-    try:
-        runs = store.runs(limit=1)
-        return bool(runs) and runs[0].status == "running"
-    except Exception:  # the database is being created
-        return False
     finally:
         store.close()

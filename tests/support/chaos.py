@@ -126,7 +126,7 @@ def trial(
         process = subprocess.Popen([*PIPE, *run_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         if delay is not None:
             if after_recorded:
-                _wait_recorded(state, process)
+                wait_recorded(state, process)
             try:
                 process.wait(timeout=delay)
             except subprocess.TimeoutExpired:
@@ -182,17 +182,22 @@ def trial(
         github.stop()
 
 
-def _wait_recorded(state: Path, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    """Return once the run under `state` is in the store (or `process` ended, or `seconds` passed)."""
+def wait_recorded(
+    state: Path, process: subprocess.Popen[bytes], seconds: float = 60, status: str | None = None
+) -> bool:
+    """Whether the run under `state` came to be in the store (in `status`, when given) before
+    `process` ended or `seconds` passed; polls every 2 ms."""
     deadline = time.monotonic() + seconds
     while process.poll() is None and time.monotonic() < deadline:
         if state.exists():
             try:
-                if _status(state) != "none":
-                    return
+                found = _status(state)
             except Exception:  # the database is being created
-                pass
+                found = "none"
+            if found != "none" and status in (None, found):
+                return True
         time.sleep(0.002)
+    return False
 
 
 def _status(state: Path) -> str:
